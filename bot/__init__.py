@@ -1,0 +1,1 @@
+"""gradbot: the composition root (settings, app factory, web views, pipeline, services, CLI)."""

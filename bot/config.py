@@ -1,0 +1,98 @@
+"""One frozen Settings object, built once from GRADBOT_* environment variables and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+WECHAT_API_DEFAULT = "https://api.weixin.qq.com"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Every Redis key starts with this; tests use a prefix per run so runs never collide.
+    redis_prefix: str = "gb"
+    database_url: str = ""
+    data_dir: Path = Path("var")
+    public_url: str = "http://127.0.0.1:8080"
+    wechat_appid: str = "wx0000000000demo"
+    wechat_secret: str = field(default="demo-secret", repr=False)
+    wechat_token: str = field(default="gradbot", repr=False)
+    wechat_aes_key: str = field(default="", repr=False)
+    wechat_aes_key_previous: str = field(default="", repr=False)
+    wechat_api_base: str = WECHAT_API_DEFAULT
+    # Seconds a callback may take before we answer "success" and deliver by customer-service message.
+    reply_budget: float = 4.5
+    # Accepted clock skew of the callback's timestamp, seconds.
+    timestamp_window: int = 600
+    max_body_bytes: int = 64 * 1024
+    dedup_ttl: int = 600
+    session_ttl: int = 14 * 24 * 3600
+    lock_lease_ms: int = 10_000
+    workers: int = 1
+    log_json: bool = False
+
+    @property
+    def safe_mode(self) -> bool:
+        return bool(self.wechat_aes_key)
+
+    @property
+    def aes_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in (self.wechat_aes_key, self.wechat_aes_key_previous) if k)
+
+    @property
+    def sql_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'gradbot.sqlite3'}"
+
+    @property
+    def memory_state(self) -> bool:
+        return self.redis_url.startswith("memory://")
+
+    def validate(self) -> Settings:
+        for key in self.aes_keys:
+            if len(key) != 43 or not key.isalnum():
+                raise SettingsError("GRADBOT_WECHAT_AES_KEY(_PREVIOUS) must be 43 letters or digits")
+        if self.memory_state and self.workers > 1:
+            raise SettingsError("GRADBOT_REDIS_URL=memory:// holds state in one process; use redis:// with --workers > 1")
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://", "memory://")):
+            raise SettingsError("GRADBOT_REDIS_URL must be redis://, rediss://, unix:// or memory://")
+        return self
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes).validate()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get("GRADBOT_" + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.name, f.default, raw)
+        return cls(**values).validate()
+
+
+def _coerce(name: str, default: object, raw: str) -> object:
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+    except ValueError as exc:
+        raise SettingsError(f"GRADBOT_{name.upper()}: cannot read {raw!r}") from exc
+    return raw

@@ -1,0 +1,1 @@
+"""Dialog definitions as data, the engine over `transitions`, and the reply templates."""

@@ -1,0 +1,1 @@
+"""Thin handlers and the routing table."""

@@ -1,0 +1,1 @@
+"""Redis session state, dedup, per-student lock, token cache; durable SQL records."""

@@ -1,0 +1,6 @@
+"""Shared fixtures. Real Redis always: GRADBOT_REDIS_URL if it answers, else a private redis-server."""
+
+pytest_plugins = [
+    "tests.fixtures.services",
+    "tests.fixtures.wechat",
+]
