@@ -22,6 +22,8 @@ class Settings:
     redis_prefix: str = "gb"
     database_url: str = ""
     data_dir: Path = Path("var")
+    data_key: str = field(default="", repr=False)
+    data_key_previous: str = field(default="", repr=False)
     public_url: str = "http://127.0.0.1:8080"
     wechat_appid: str = "wx0000000000demo"
     wechat_secret: str = field(default="demo-secret", repr=False)
@@ -63,7 +65,9 @@ class Settings:
             if len(key) != 43 or not key.isalnum():
                 raise SettingsError("GRADBOT_WECHAT_AES_KEY(_PREVIOUS) must be 43 letters or digits")
         if self.memory_state and self.workers > 1:
-            raise SettingsError("GRADBOT_REDIS_URL=memory:// holds state in one process; use redis:// with --workers > 1")
+            raise SettingsError(
+                "GRADBOT_REDIS_URL=memory:// keeps state in one process; use redis:// for --workers > 1"
+            )
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://", "memory://")):
             raise SettingsError("GRADBOT_REDIS_URL must be redis://, rediss://, unix:// or memory://")
         return self

@@ -1,1 +1,30 @@
-"""Thin handlers and the routing table."""
+"""The routing table: kind of message (or event) → thin handler."""
+
+from __future__ import annotations
+
+from bot.wechat.inbound import Inbound
+from handlers import events, text
+from handlers.base import Context, Handler, Outcome
+
+# Keys are Inbound.label values: the message type, or "event:<name>".
+ROUTES: dict[str, Handler] = {
+    "text": text.on_text,
+    "event:subscribe": events.on_subscribe,
+    "event:subscribe_scan": events.on_subscribe,
+    "event:unsubscribe": events.on_unsubscribe,
+    "event:templatesendjobfinish": events.on_delivery_report,
+    "event:view": events.on_silent,
+    "event:location": events.on_silent,
+    "event:pic_photo_or_album": events.on_silent,
+    "event:pic_sysphoto": events.on_silent,
+    "event:pic_weixin": events.on_silent,
+}
+
+
+async def dispatch(inbound: Inbound, ctx: Context) -> Outcome:
+    default = events.on_silent if inbound.kind == "event" else text.on_unsupported
+    handler = ROUTES.get(inbound.label, default)
+    return await handler(inbound, ctx)
+
+
+__all__ = ["ROUTES", "Context", "Outcome", "dispatch"]

@@ -37,6 +37,22 @@ class KeyBuilder:
     def access_token_lock(self) -> str:
         return f"{self.prefix}:{self.appid}:token:lock"
 
+    def job_stream(self) -> str:
+        """The Redis stream the background-job broker reads (one per prefix and account)."""
+        return f"{self.prefix}:{self.appid}:jobs"
+
+    def job_once(self, openid: str, idem_key: str) -> str:
+        """Set when a job for ``idem_key`` is queued, so a second enqueue of the same work is a no-op."""
+        return self.user(openid) + ":job:" + idem_key
+
+    def job_runs(self, openid: str, idem_key: str) -> str:
+        """How many times a job has started; stops a job that keeps killing its worker."""
+        return self.user(openid) + ":jobn:" + idem_key
+
+    def cs_sent(self, openid: str, idem_key: str, index: int) -> str:
+        """Claim ("C") and then proof ("S") that message ``index`` of a job went out."""
+        return f"{self.user(openid)}:cs:{idem_key}:{index}"
+
     def namespace(self) -> str:
         """Pattern covering every key of this prefix (tests clean up with it)."""
         return f"{self.prefix}:*"

@@ -1,0 +1,76 @@
+"""create_app(settings): the composition root of the web process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+import handlers
+from bot import keys
+from bot.config import Settings
+from bot.metrics import Metrics
+from bot.pipeline import Dispatch, Pipeline
+from bot.render import Renderer
+from bot.tasks import TaskSet
+from bot.web import callback, health
+from storage.base import SessionStore
+from storage.keys import KeyBuilder
+from storage.memory import MemorySessionStore
+from storage.redis import RedisSessionStore
+
+SHUTDOWN_GRACE = 10.0
+DISPATCH: web.AppKey[Dispatch] = web.AppKey("dispatch")
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    # socket_timeout must exceed the BLPOP slice of a waiting turn (0.5 s).
+    return aioredis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=1,
+                                   health_check_interval=30)
+
+
+def session_store(settings: Settings, client: aioredis.Redis | None) -> SessionStore:
+    if client is None:
+        return MemorySessionStore(session_ttl=settings.session_ttl, dedup_ttl=settings.dedup_ttl)
+    return RedisSessionStore(client, KeyBuilder(settings.redis_prefix, settings.wechat_appid),
+                             session_ttl=settings.session_ttl, dedup_ttl=settings.dedup_ttl,
+                             lease_ms=settings.lock_lease_ms)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, jobs: Any = None,
+               services: Any = None, dispatch: Dispatch = handlers.dispatch) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock
+    app[keys.METRICS] = Metrics()
+    app[keys.RENDERER] = Renderer()
+    app[keys.TASKS] = TaskSet()
+    app[keys.SERVICES] = services
+    app[keys.JOBS] = jobs
+    app[DISPATCH] = dispatch
+    app.cleanup_ctx.append(_state)
+    app.router.add_get("/wechat", callback.get_callback)
+    app.router.add_post("/wechat", callback.post_callback)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    return app
+
+
+async def _state(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    client = None if settings.memory_state else redis_client(settings)
+    store = session_store(settings, client)
+    app[keys.STORE] = store
+    app[keys.PIPELINE] = Pipeline(store, app[DISPATCH], app[keys.RENDERER], app[keys.METRICS],
+                                  services=app[keys.SERVICES], clock=app[keys.CLOCK])
+    if app[keys.JOBS] is None:
+        from bot.jobs import JobQueue
+
+        app[keys.JOBS] = JobQueue.for_web(settings, client, store, app[keys.TASKS])
+    yield
+    await app[keys.TASKS].drain(SHUTDOWN_GRACE)
+    await store.close()

@@ -1,0 +1,111 @@
+"""One message, after the callback has verified and parsed it.
+
+dedup + wait for the student's turn (begin) → load the session → dispatch → render → save the session
+and cache the reply (commit). No aiohttp here: the callback view owns the 5-second budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.metrics import Metrics
+from bot.privacy import mask_openid
+from bot.render import Renderer
+from bot.wechat import replies
+from bot.wechat.inbound import Inbound
+from bot.wechat.replies import OutMessage
+from dialogs.session import SessionRecord
+from dialogs.spec import say
+from handlers.base import Context, Outcome
+from storage.base import LockLost, SessionStore, StoreUnavailable, Turn
+
+log = logging.getLogger("bot.pipeline")
+
+Dispatch = Callable[[Inbound, Context], Awaitable[Outcome]]
+
+# How long a message may queue behind the same student's earlier ones. Past the reply budget the
+# callback has already answered "success"; the durable late-reply job delivers what we produce.
+TURN_WAIT = 30.0
+
+
+class FollowUps(Protocol):
+    """Durable delivery of what cannot go in the passive reply (bot.jobs.JobQueue)."""
+
+    async def enqueue_late_reply(self, openid: str, message_key: str) -> None: ...
+
+    async def enqueue_cs(self, openid: str, messages: list[OutMessage], idem_key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    messages: list[OutMessage]
+    duplicate: bool = False
+
+
+class Pipeline:
+    def __init__(self, store: SessionStore, dispatch: Dispatch, renderer: Renderer, metrics: Metrics,
+                 services: Any = None, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.dispatch = dispatch
+        self.renderer = renderer
+        self.metrics = metrics
+        self.services = services
+        self.clock = clock
+
+    async def process(self, inbound: Inbound, budget: float) -> Result:
+        """Handle one message exactly once; a duplicate delivery gets the first one's reply."""
+        try:
+            begin = await self.store.begin(inbound.openid, inbound.dedup_key, TURN_WAIT)
+        except LockLost:
+            log.warning("turn not reached for %s", mask_openid(inbound.openid))
+            return Result(self._busy())
+        except StoreUnavailable as exc:
+            log.error("state store unavailable: %s", exc)
+            return Result(self._busy())
+        if begin.turn is None:
+            return await self._duplicate(inbound, begin.cached, budget)
+        return await self._step(inbound, begin.turn)
+
+    async def _duplicate(self, inbound: Inbound, cached: bytes | None, budget: float) -> Result:
+        self.metrics.duplicates.inc()
+        if cached == b"P":
+            try:
+                cached = await self.store.wait_reply(inbound.openid, inbound.dedup_key, budget)
+            except StoreUnavailable:
+                cached = None
+        return Result(replies.loads(cached) if cached else [], duplicate=True)
+
+    async def _step(self, inbound: Inbound, turn: Turn) -> Result:
+        record = SessionRecord.loads(turn.record)
+        try:
+            outcome = await self.dispatch(inbound, Context(self.clock(), record, self.services))
+            messages = self.renderer.messages(outcome.replies)
+        except Exception:
+            # A bug or a failed service must not leave the student stuck: release the turn, keep the
+            # saved position, and say so kindly.
+            log.exception("handler failed for %s (%s)", mask_openid(inbound.openid), inbound.label)
+            messages = self._busy()
+            await self._release(turn, messages)
+            return Result(messages)
+        record.v += 1
+        record.last_seen = self.clock()
+        try:
+            await self.store.commit(turn, record.dumps(), replies.dumps(messages).encode())
+        except LockLost:
+            log.error("turn lost before commit for %s; step not saved", mask_openid(inbound.openid))
+        except StoreUnavailable as exc:
+            log.error("session not saved for %s: %s", mask_openid(inbound.openid), exc)
+        return Result(messages)
+
+    async def _release(self, turn: Turn, messages: list[OutMessage]) -> None:
+        try:
+            await self.store.release(turn, replies.dumps(messages).encode())
+        except (LockLost, StoreUnavailable):
+            log.error("turn lost while releasing for %s", mask_openid(turn.openid))
+
+    def _busy(self) -> list[OutMessage]:
+        return self.renderer.messages([say("common/busy")])

@@ -1,0 +1,94 @@
+"""Inbound: the typed message every layer after the callback works with (parsed by wechatpy)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+from wechatpy import parse_message
+
+from bot.wechat.crypto import CallbackRejected
+
+# Control characters make expat (and so wechatpy) raise; WeChat users can type them (WeRoBot#420).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_DECLARATIONS = ("<!DOCTYPE", "<!ENTITY", "<!doctype", "<!entity")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    openid: str
+    account: str  # ToUserName, our gh_ id
+    kind: str  # text, image, voice, video, location, link, event, unknown
+    create_time: int
+    msg_id: int = 0
+    content: str = ""
+    media_id: str = ""
+    pic_url: str = ""
+    event: str = ""  # lower-cased by wechatpy: subscribe, unsubscribe, click, scan, view, …
+    event_key: str = ""
+    status: str = ""  # TEMPLATESENDJOBFINISH
+
+    @property
+    def dedup_key(self) -> str:
+        """MsgId for messages; sender, time, event and key for events (which carry no MsgId)."""
+        if self.msg_id:
+            return f"m{self.msg_id}"
+        return f"e{self.create_time}:{self.event}:{self.event_key}"
+
+    @property
+    def label(self) -> str:
+        """Metrics label: the message type, or event:<name> for events."""
+        return f"event:{self.event}" if self.kind == "event" else self.kind
+
+
+def sanitize(xml: str) -> str:
+    if any(d in xml for d in _DECLARATIONS):
+        raise CallbackRejected("doctype", status=400)
+    return _CONTROL.sub("", xml)
+
+
+def parse_inbound(xml: str) -> Inbound:
+    xml = sanitize(xml)
+    if not xml.lstrip().startswith("<"):
+        raise CallbackRejected("not_xml", status=400)
+    try:
+        message = parse_message(xml)
+    except (ExpatError, ValueError, KeyError, TypeError) as exc:
+        raise CallbackRejected("malformed", status=400) from exc
+    return _from_wechatpy(message)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _from_wechatpy(m: Any) -> Inbound:
+    openid = _text(getattr(m, "source", ""))
+    if not openid:
+        raise CallbackRejected("malformed", status=400)
+    kind = _text(getattr(m, "type", "unknown")) or "unknown"
+    raw: dict[str, Any] = getattr(m, "_data", None) or {}
+    event = _text(getattr(m, "event", ""))
+    if kind == "unknown" and raw.get("MsgType") == "event":
+        # wechatpy 1.8.18 has no class for newer events (subscribe_msg_popup_event, …).
+        kind, event = "event", _text(raw.get("Event"))
+    try:
+        create_time = int(m.create_time.timestamp())
+        msg_id = int(getattr(m, "id", 0) or 0)
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        raise CallbackRejected("malformed", status=400) from exc
+    return Inbound(
+        openid=openid,
+        account=_text(getattr(m, "target", "")),
+        kind=kind,
+        create_time=create_time,
+        msg_id=msg_id,
+        content=_text(getattr(m, "content", "")),
+        media_id=_text(getattr(m, "media_id", "")),
+        pic_url=_text(getattr(m, "image", "")),
+        event=event.lower() if kind == "event" else "",
+        event_key=_text(getattr(m, "key", "") or getattr(m, "scene_id", "")),
+        status=_text(getattr(m, "status", "")),
+    )

@@ -1,0 +1,64 @@
+"""The session record: where a student is in which dialog. A cache of position, not of facts.
+
+Durable facts (binding done, school linked, photo accepted, paid) live in SQL; if Redis loses this
+record, dialogs rebuild the position from those facts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = 1
+HISTORY_LIMIT = 10
+
+
+@dataclass
+class Frame:
+    dialog: str
+    version: int
+    state: str
+    data: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    retries: dict[str, int] = field(default_factory=dict)
+    entered_at: float = 0.0
+    updated_at: float = 0.0
+
+    def push_history(self, state: str) -> None:
+        self.history.append(state)
+        del self.history[:-HISTORY_LIMIT]
+
+
+@dataclass
+class SessionRecord:
+    v: int = 0
+    stack: list[Frame] = field(default_factory=list)
+    last_seen: float = 0.0
+    # Small per-student flags that outlive a dialog (e.g. a pending "start X instead?" question).
+    flags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def top(self) -> Frame | None:
+        return self.stack[-1] if self.stack else None
+
+    def dumps(self) -> bytes:
+        body = asdict(self)
+        body["schema"] = SCHEMA
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def loads(cls, raw: bytes | None) -> SessionRecord:
+        """A record from Redis; anything unreadable starts afresh (facts are in SQL, not here)."""
+        if not raw:
+            return cls()
+        try:
+            body = json.loads(raw)
+            return cls(
+                v=int(body.get("v", 0)),
+                stack=[Frame(**f) for f in body.get("stack", [])],
+                last_seen=float(body.get("last_seen", 0.0)),
+                flags=dict(body.get("flags", {})),
+            )
+        except (ValueError, TypeError, AttributeError):
+            return cls()

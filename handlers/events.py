@@ -1,0 +1,25 @@
+"""Follow, unfollow, menu clicks and delivery reports."""
+
+from __future__ import annotations
+
+from bot.wechat.inbound import Inbound
+from dialogs.spec import say
+from handlers.base import Context, Outcome
+
+
+async def on_subscribe(inbound: Inbound, ctx: Context) -> Outcome:
+    return Outcome([say("common/welcome")])
+
+
+async def on_unsubscribe(inbound: Inbound, ctx: Context) -> Outcome:
+    # WeChat shows nothing after an unfollow; the session keeps its position for a possible return.
+    return Outcome([], changed=False)
+
+
+async def on_delivery_report(inbound: Inbound, ctx: Context) -> Outcome:
+    return Outcome([], changed=False)
+
+
+async def on_silent(inbound: Inbound, ctx: Context) -> Outcome:
+    """Events that expect no answer (VIEW, LOCATION, menu photo pickers whose image follows)."""
+    return Outcome([], changed=False)

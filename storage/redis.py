@@ -1,0 +1,174 @@
+"""Session store on Redis: dedup, FIFO ticket lock with lease and fencing, record and reply cache.
+
+Uncontended, a message costs two round trips: ``begin`` (dedup + ticket + record read) and ``commit``
+(record write + reply cache + hand-off). A waiting message blocks on BLPOP of its own turn key, so one
+student's messages run strictly in arrival order across processes; a spin lock would reorder them
+(reference/dialogs.md §3). A holder that dies is skipped once its lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from storage.base import IN_FLIGHT, Begin, LockLost, StoreUnavailable, Turn
+from storage.keys import KeyBuilder
+
+DAY = 86400
+SLICE = 0.5  # seconds a waiter blocks before it checks for dead holders ahead of it
+
+_BEGIN = """
+if redis.call('SET', KEYS[1], 'P', 'NX', 'EX', ARGV[3]) == false then
+  return {0, redis.call('GET', KEYS[1])}
+end
+local t = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], 86400)
+redis.call('SET', ARGV[1] .. ':alive:' .. t, '1', 'PX', ARGV[2])
+local srv = tonumber(redis.call('GET', KEYS[3]) or '0')
+if srv >= t then
+  srv = t - 1
+  redis.call('SET', KEYS[3], srv, 'EX', 86400)
+end
+if srv == t - 1 then return {1, t, redis.call('GET', KEYS[4])} end
+return {2, t}
+"""
+
+_ADVANCE = """
+local t = tonumber(ARGV[2])
+local srv = tonumber(redis.call('GET', KEYS[1]) or '0')
+local start = srv
+while srv < t - 1 and redis.call('EXISTS', ARGV[1] .. ':alive:' .. (srv + 1)) == 0 do
+  srv = srv + 1
+end
+if srv ~= start then redis.call('SET', KEYS[1], srv, 'EX', 86400) end
+if srv >= t then return {3} end
+if redis.call('PEXPIRE', ARGV[1] .. ':alive:' .. t, ARGV[3]) == 0 then return {3} end
+if srv == t - 1 then return {1, redis.call('GET', KEYS[2])} end
+return {2}
+"""
+
+_COMMIT = """
+local t = tonumber(ARGV[2])
+local srv = tonumber(redis.call('GET', KEYS[1]) or '0')
+redis.call('DEL', ARGV[1] .. ':alive:' .. t)
+redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[7])
+if srv ~= t - 1 then return 0 end
+if ARGV[3] == 'set' then
+  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
+elseif ARGV[3] == 'del' then
+  redis.call('DEL', KEYS[2])
+end
+redis.call('SET', KEYS[1], t, 'EX', 86400)
+local nxt = ARGV[1] .. ':turn:' .. (t + 1)
+redis.call('RPUSH', nxt, '1')
+redis.call('EXPIRE', nxt, 60)
+return 1
+"""
+
+
+class RedisSessionStore:
+    def __init__(self, client: aioredis.Redis, keys: KeyBuilder, *, session_ttl: int, dedup_ttl: int,
+                 lease_ms: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.session_ttl = session_ttl
+        self.dedup_ttl = dedup_ttl
+        self.lease_ms = lease_ms
+        # A waiter renews its own lease every slice, so a slice must be well inside the lease.
+        self.slice = min(SLICE, lease_ms / 3000)
+        self._begin = client.register_script(_BEGIN)
+        self._advance = client.register_script(_ADVANCE)
+        self._commit = client.register_script(_COMMIT)
+
+    async def begin(self, openid: str, message_key: str, wait: float) -> Begin:
+        try:
+            return await self._begin_turn(openid, message_key, wait)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def _begin_turn(self, openid: str, message_key: str, wait: float) -> Begin:
+        k = self.keys
+        res = await self._begin(
+            keys=[k.dedup(openid, message_key), k.ticket(openid), k.serving(openid), k.session(openid)],
+            args=[k.user(openid), self.lease_ms, self.dedup_ttl],
+        )
+        if res[0] == 0:
+            return Begin(cached=res[1])
+        ticket = int(res[1])
+        if res[0] == 1:
+            return Begin(turn=Turn(openid, message_key, ticket, res[2]))
+        record = await self._wait_turn(openid, ticket, time.monotonic() + wait)
+        return Begin(turn=Turn(openid, message_key, ticket, record))
+
+    async def _wait_turn(self, openid: str, ticket: int, deadline: float) -> bytes | None:
+        k = self.keys
+        turn_key = f"{k.user(openid)}:turn:{ticket}"
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                await self.client.delete(f"{k.user(openid)}:alive:{ticket}")
+                raise LockLost(f"waited too long for ticket {ticket}")
+            await self.client.blpop([turn_key], timeout=min(self.slice, max(remaining, 0.01)))
+            res = await self._advance(keys=[k.serving(openid), k.session(openid)],
+                                      args=[k.user(openid), ticket, self.lease_ms])
+            if res[0] == 1:
+                record: bytes | None = res[1]
+                return record
+            if res[0] == 3:
+                raise LockLost(f"ticket {ticket} was skipped")
+
+    async def commit(self, turn: Turn, record: bytes | None, reply: bytes) -> None:
+        op = "keep" if record is None else ("del" if record == b"" else "set")
+        await self._finish(turn, op, record or b"", reply)
+
+    async def release(self, turn: Turn, reply: bytes) -> None:
+        await self._finish(turn, "keep", b"", reply)
+
+    async def _finish(self, turn: Turn, op: str, record: bytes, reply: bytes) -> None:
+        k = self.keys
+        try:
+            ok = await self._commit(
+                keys=[k.serving(turn.openid), k.session(turn.openid), k.dedup(turn.openid, turn.message_key)],
+                args=[k.user(turn.openid), turn.ticket, op, record, self.session_ttl, reply, self.dedup_ttl],
+            )
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if not ok:
+            raise LockLost(f"ticket {turn.ticket} lost its turn before commit")
+
+    async def wait_reply(self, openid: str, message_key: str, timeout: float) -> bytes | None:
+        key = self.keys.dedup(openid, message_key)
+        deadline = time.monotonic() + timeout
+        while True:
+            value: bytes | None
+            try:
+                value = _as_bytes(await self.client.get(key))
+            except (RedisError, OSError) as exc:
+                raise StoreUnavailable(str(exc)) from exc
+            if value != IN_FLIGHT or time.monotonic() >= deadline:
+                return None if value == IN_FLIGHT else value
+            await asyncio.sleep(0.05)
+
+    async def peek(self, openid: str) -> bytes | None:
+        try:
+            value = _as_bytes(await self.client.get(self.keys.session(openid)))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return value
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _as_bytes(value: object) -> bytes | None:
+    """redis-py types replies as bytes | str; this client never decodes responses."""
+    return value if isinstance(value, bytes) else None
