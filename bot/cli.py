@@ -11,6 +11,9 @@ from collections.abc import Sequence
 COMMANDS = (
     "serve",
     "send",
+    "dialogs",
+    "db",
+    "students",
 )
 
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from bot.wechat.inbound import Inbound
-from handlers import events, text
+from handlers import dialog, events, text
 from handlers.base import Context, Handler, Outcome
 
 # Keys are Inbound.label values: the message type, or "event:<name>".
 ROUTES: dict[str, Handler] = {
-    "text": text.on_text,
+    "text": dialog.on_input,
+    "image": dialog.on_input,
+    "event:click": dialog.on_input,
     "event:subscribe": events.on_subscribe,
     "event:subscribe_scan": events.on_subscribe,
     "event:unsubscribe": events.on_unsubscribe,
     "event:templatesendjobfinish": events.on_delivery_report,
     "event:view": events.on_silent,
     "event:location": events.on_silent,
-    "event:pic_photo_or_album": events.on_silent,
+    "event:pic_photo_or_album": events.on_silent,  # the photo itself follows as an image message
     "event:pic_sysphoto": events.on_silent,
     "event:pic_weixin": events.on_silent,
 }
