@@ -53,6 +53,10 @@ class KeyBuilder:
         """Claim ("C") and then proof ("S") that message ``index`` of a job went out."""
         return f"{self.user(openid)}:cs:{idem_key}:{index}"
 
+    def identity_verification(self, digest: str) -> str:
+        """Cached real-name verdict; ``digest`` is an HMAC of the inputs, never a name or ID number."""
+        return f"{self.prefix}:{self.appid}:idv:{digest}"
+
     def namespace(self) -> str:
         """Pattern covering every key of this prefix (tests clean up with it)."""
         return f"{self.prefix}:*"
