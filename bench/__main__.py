@@ -4,6 +4,7 @@
     python -m bench --quick              # 1 round of each, short runs: a smoke check, not figures
     python -m bench pipeline --rounds 7 --duration 10 -c 32
     python -m bench report bench/results/2026-11-24-pipeline.json   # tables of a past run again
+    python -m bench profile [--safe]     # py-spy: where one gradbot worker's CPU goes under load
 
 Results go to bench/results/<date>-pipeline.json; method and figures are in docs/benchmarks.md.
 """
@@ -72,6 +73,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from bench import profile
+
+    print(profile.run(workers=args.workers, safe=args.safe, duration=args.duration))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
@@ -91,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-open", action="store_true", help="skip the open-loop phase")
     p.add_argument("--out", help="results file (default bench/results/<date>-pipeline.json)")
     p.set_defaults(func=cmd_pipeline)
+    f = sub.add_parser("profile", help="py-spy profile of one gradbot worker under wrk load")
+    f.add_argument("--workers", type=int, default=1)
+    f.add_argument("--safe", action="store_true")
+    f.add_argument("--duration", type=float, default=15.0)
+    f.set_defaults(func=cmd_profile)
     r = sub.add_parser("report", help="print the tables of a results file")
     r.add_argument("file")
     r.set_defaults(func=cmd_report)

@@ -88,7 +88,11 @@ class Bench:
             return None
         try:
             if v.kind != "raw":
+                offset = run.log_size()
                 self.verified[v.name] = verify.check(run.url, account(v))
+                errors = run.log_errors(offset)
+                if errors:
+                    raise verify.VerifyError(f"the server logged {len(errors)} error lines: {errors[0][:300]}")
             self.warm(run)
         except Exception as exc:
             self.broken[v.name] = f"failed the correctness check: {exc}"
@@ -125,6 +129,7 @@ class Bench:
             rec = probe.finish(res["requests"])
         finally:
             servers.stop(run)
+        res["log_errors"] = rec["server_log_errors"]
         rec.update(phase="closed", variant=v.name, round=rnd, rps=round(res["rps"], 1),
                    requests=res["requests"], duration_s=res["duration_us"] / 1e6,
                    lat_ms={k: round(val / 1000, 2) for k, val in res["lat_us"].items()},
@@ -145,12 +150,14 @@ class Bench:
             rec = probe.finish(res["sent"])
         finally:
             servers.stop(run)
-        errors = res["non2xx"]
+        errors = res["non2xx"] + rec["server_log_errors"]
         rec.update(phase="open", variant=v.name, round=rnd, offered_rate=res["offered_rate"],
                    achieved_rate=res["achieved_rate"], requests=res["sent"], lat_ms=res["lat_ms"],
                    statuses=res["statuses"], non2xx=errors, connects=res["connects"],
                    client_cpu_us_per_req=res["client_cpu_us_per_req"],
-                   valid=errors == 0, invalid_reason="" if errors == 0 else f"{errors} non-2xx or failed")
+                   valid=errors == 0,
+                   invalid_reason="" if errors == 0 else f"{res['non2xx']} non-2xx or failed, "
+                                                         f"{rec['server_log_errors']} server error lines")
         self.record(rec)
 
     def open_client(self, url: str, pool: Path) -> dict[str, Any]:
@@ -201,6 +208,7 @@ class Probe:
         self.srv0 = servers.cpu_us(self.pids)
         self.red0 = servers.cpu_us([redis_pid])
         self.host0 = machine.host_cpu_ticks()
+        self.log0 = run.log_size()
 
     def finish(self, requests: int) -> dict[str, Any]:
         elapsed = time.monotonic() - self.t0
@@ -214,6 +222,7 @@ class Probe:
             "host_busy_cores": round(busy / total * ncpu, 2) if total else None,
             "host_steal_cores": round(steal / total * ncpu, 2) if total else None,
             "load1_before": self.load1, "server_procs": len(self.pids), "rss_mib": servers.rss_mib(self.pids),
+            "server_log_errors": len(self.run.log_errors(self.log0)),
         }
 
 
@@ -225,6 +234,8 @@ def _validity(res: dict[str, Any]) -> tuple[bool, str]:
     reasons = []
     if res["error_total"]:
         reasons.append("errors " + ", ".join(f"{k}={v}" for k, v in res["errors"].items() if v))
+    if res["log_errors"]:
+        reasons.append(f"the server logged {res['log_errors']} error lines")
     if res["wrapped"]:
         reasons.append("request pool wrapped (MsgIds repeated)")
     if not res["requests"]:

@@ -7,6 +7,7 @@ share warm state or leak idle CPU into each other. CPU is read from /proc for th
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ WEROBOT_VENV = BENCH / ".venv-werobot"
 WEROBOT_PINS = ("werobot==1.13.1", "gunicorn==27.0.1")
 GRADBOT = REPO / ".venv" / "bin" / "gradbot"
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+ERROR_LINE = re.compile(r"Traceback \(most recent|\b(ERROR|CRITICAL)\b")
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,19 @@ class Running:
 
     def tree(self) -> list[int]:
         return process_tree(self.proc.pid)
+
+    def log_size(self) -> int:
+        try:
+            return self.log.stat().st_size
+        except OSError:
+            return 0
+
+    def log_errors(self, since: int) -> list[str]:
+        """Error lines the server logged after byte ``since``: a run that hit them measured an error path."""
+        with self.log.open("rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode("utf-8", errors="replace")
+        return [ln for ln in text.splitlines() if ERROR_LINE.search(ln)]
 
     def log_tail(self, n: int = 15) -> str:
         try:
