@@ -1,0 +1,48 @@
+"""Student-facing text for a photo report, from dialogs/templates/photo/ (no Chinese in Python)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment
+
+from bot.render import build_environment
+from bot.services.photos.profiles import PhotoProfile
+from bot.services.photos.report import CheckResult, PhotoReport
+
+CHECK_TEMPLATES = "photo/checks.j2"
+REPLY_TEMPLATE = "photo/reply.txt.j2"
+
+
+class PhotoTexts:
+    """Renders one-line check messages and the whole reply; build once, reuse (templates are cached)."""
+
+    def __init__(self, env: Environment | None = None) -> None:
+        self.env = env or build_environment()
+        self._macros: Any = self.env.get_template(CHECK_TEMPLATES).module
+
+    def message(self, check: CheckResult, profile: PhotoProfile) -> str:
+        if check.ok:
+            return str(self._macros.label(check)).strip()
+        macro = getattr(self._macros, check.id, None)
+        if macro is None:
+            raise KeyError(f"no template macro for photo check {check.id!r} in {CHECK_TEMPLATES}")
+        return str(macro(check, profile)).strip()
+
+    def reply(self, report: PhotoReport, profile: PhotoProfile) -> str:
+        fixed = report.fixed
+        variables = {
+            "ok": report.ok,
+            "failed": [c.message or self.message(c, profile) for c in report.failed],
+            "warnings": [c.message or self.message(c, profile) for c in report.warnings],
+            "passed": len(report.passed),
+            "fixed": None if fixed is None else {"ok": fixed.ok, "width": fixed.width, "height": fixed.height,
+                                                 "kb": round(len(fixed.data) / 1024)},
+            "retake": bool(report.retake),
+            "profile_title": profile.title,
+        }
+        return self.env.get_template(REPLY_TEMPLATE).render(**variables).strip()
+
+
+def render_reply(report: PhotoReport, profile: PhotoProfile, texts: PhotoTexts | None = None) -> str:
+    return (texts or PhotoTexts()).reply(report, profile)
