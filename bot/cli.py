@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # Modules under bot.commands, each with register(subparsers) setting ``func`` on its parsers.
 COMMANDS = (
     "serve",
+    "photos",
     "send",
     "dialogs",
     "db",

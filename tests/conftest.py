@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.wechat",
+    "tests.fixtures.photos",
     "tests.fixtures.app",
 ]
