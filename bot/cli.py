@@ -10,6 +10,9 @@ from collections.abc import Sequence
 # Modules under bot.commands, each with register(subparsers) setting ``func`` on its parsers.
 COMMANDS = (
     "serve",
+    "worker",
+    "wechat_stub",
+    "menu",
     "photos",
     "send",
     "dialogs",
