@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from contextlib import AsyncExitStack
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -12,11 +12,13 @@ from aiohttp import web
 import handlers
 from bot import keys
 from bot.config import Settings
+from bot.jobs import JobQueue
 from bot.metrics import Metrics
-from bot.pipeline import Dispatch, Pipeline
+from bot.pipeline import Dispatch, FollowUps, Pipeline
 from bot.render import Renderer
+from bot.services.container import Services, open_services
 from bot.tasks import TaskSet
-from bot.web import callback, health
+from bot.web import callback, health, pay
 from storage.base import SessionStore
 from storage.keys import KeyBuilder
 from storage.memory import MemorySessionStore
@@ -40,16 +42,18 @@ def session_store(settings: Settings, client: aioredis.Redis | None) -> SessionS
                              lease_ms=settings.lock_lease_ms)
 
 
-def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, jobs: Any = None,
-               services: Any = None, dispatch: Dispatch = handlers.dispatch) -> web.Application:
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, jobs: FollowUps | None = None,
+               services: Services | None = None, dispatch: Dispatch = handlers.dispatch) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.METRICS] = Metrics()
     app[keys.RENDERER] = Renderer()
     app[keys.TASKS] = TaskSet()
-    app[keys.SERVICES] = services
-    app[keys.JOBS] = jobs
+    if services is not None:
+        app[keys.SERVICES] = services
+    if jobs is not None:
+        app[keys.JOBS] = jobs
     app[DISPATCH] = dispatch
     app.cleanup_ctx.append(_state)
     app.router.add_get("/wechat", callback.get_callback)
@@ -57,20 +61,23 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, jo
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    pay.add_pay_routes(app)
     return app
 
 
 async def _state(app: web.Application) -> AsyncIterator[None]:
+    """Open every resource of the web process; close them in reverse order on shutdown."""
     settings = app[keys.SETTINGS]
     client = None if settings.memory_state else redis_client(settings)
     store = session_store(settings, client)
     app[keys.STORE] = store
-    app[keys.PIPELINE] = Pipeline(store, app[DISPATCH], app[keys.RENDERER], app[keys.METRICS],
-                                  services=app[keys.SERVICES], clock=app[keys.CLOCK])
-    if app[keys.JOBS] is None:
-        from bot.jobs import JobQueue
-
-        app[keys.JOBS] = JobQueue.for_web(settings, client, store, app[keys.TASKS])
-    yield
-    await app[keys.TASKS].drain(SHUTDOWN_GRACE)
-    await store.close()
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(store.close)
+        if app.get(keys.SERVICES) is None:
+            app[keys.SERVICES] = await stack.enter_async_context(open_services(settings, client, app[keys.CLOCK]))
+        if app.get(keys.JOBS) is None:
+            app[keys.JOBS] = JobQueue.for_web(settings, client, store, app[keys.TASKS])
+        app[keys.PIPELINE] = Pipeline(store, app[DISPATCH], app[keys.RENDERER], app[keys.METRICS],
+                                      services=app[keys.SERVICES], clock=app[keys.CLOCK])
+        yield
+        await app[keys.TASKS].drain(SHUTDOWN_GRACE)

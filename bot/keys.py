@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.pipeline import FollowUps, Pipeline
 from bot.render import Renderer
+from bot.services.container import Services
+from bot.services.payments.service import Payments
 from bot.tasks import TaskSet
 from storage.base import SessionStore
 
@@ -22,4 +24,6 @@ STORE = web.AppKey("store", SessionStore)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 TASKS = web.AppKey("tasks", TaskSet)
 JOBS = web.AppKey("jobs", FollowUps)
-SERVICES = web.AppKey("services", Any)  # bot.services.Services
+SERVICES = web.AppKey("services", Services)
+PAYMENTS = web.AppKey("payments", Payments)  # only while GRADBOT_PAY_MCHID is set (bot/web/pay.py)
+PAY_HTTP = web.AppKey("pay_http", aiohttp.ClientSession)  # OAuth code exchange

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,9 +35,9 @@ TURN_WAIT = 30.0
 class FollowUps(Protocol):
     """Durable delivery of what cannot go in the passive reply (bot.jobs.JobQueue)."""
 
-    async def enqueue_late_reply(self, openid: str, message_key: str) -> None: ...
+    async def enqueue_late_reply(self, openid: str, message_key: str) -> object: ...
 
-    async def enqueue_cs(self, openid: str, messages: list[OutMessage], idem_key: str) -> None: ...
+    async def enqueue_cs(self, openid: str, messages: Sequence[OutMessage], idem_key: str) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,14 @@ class Pipeline:
         if begin.turn is None:
             return await self._duplicate(inbound, begin.cached, budget)
         return await self._step(inbound, begin.turn)
+
+    async def external(self, openid: str, event: str, key: str, data: str = "") -> Result:
+        """Run an outside event through the student's turn exactly once per ``key``.
+
+        The replies are for the caller to deliver (as customer-service or template messages).
+        """
+        inbound = Inbound.external(openid, event, key, self.clock(), data)
+        return await self.process(inbound, budget=TURN_WAIT)
 
     async def _duplicate(self, inbound: Inbound, cached: bytes | None, budget: float) -> Result:
         self.metrics.duplicates.inc()

@@ -49,4 +49,20 @@ class Renderer:
                                intent.url, intent.picurl)
 
     def messages(self, intents: Iterable[Intent]) -> list[OutMessage]:
-        return [self.message(i) for i in intents]
+        """Rendered messages, adjacent texts joined into one: a passive reply carries one message,
+        and every extra one spends the student's customer-service quota (5 per message)."""
+        out: list[OutMessage] = []
+        for message in map(self.message, intents):
+            if out and message.kind == out[-1].kind == "text" and _fits(out[-1].content, message.content):
+                out[-1] = OutMessage.text(out[-1].content + "\n" + message.content)
+            else:
+                out.append(message)
+        return out
+
+
+# WeChat truncates or refuses longer passive texts (about 2048 bytes, reference/wechat.md §1.4).
+TEXT_BYTES = 2000
+
+
+def _fits(first: str, second: str) -> bool:
+    return len(first.encode()) + len(second.encode()) + 1 <= TEXT_BYTES

@@ -76,7 +76,7 @@ SPEC = DialogSpec(
     entries=("bound",),
     model=Bind,
     states=(
-        StateSpec("consent", expects="confirm", back=False),
+        StateSpec("consent", expects="confirm", back=False, hint="bind/consent_hint"),
         StateSpec("choose_type", expects="choice", options=ID_TYPES, collects=("id_type",)),
         StateSpec("ask_name", prepare="check_name", collects=("name",), sample=SAMPLE),
         StateSpec("ask_id", prepare="check_id", collects=("id_number",), sample=SAMPLE),

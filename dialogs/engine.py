@@ -65,6 +65,7 @@ class StateSpec:
     max_retries: int = 5
     final: bool = False
     sample: Mapping[str, Any] = field(default_factory=dict)  # data for the template check
+    hint: str = ""  # template shown when an input fits nothing here (default: by ``expects``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +208,8 @@ class Engine:
             return Decision(hint="common/expect_text")
         text = inp.text.strip()
         if state.expects == "confirm":
-            return _confirm(text, state)
+            decision = _confirm(text, state)
+            return Decision(hint=state.hint) if decision.hint and state.hint else decision
         if state.expects == "choice":
             return _choice(text, state, frame.data)
         return Decision("text", {"text": text}, state.prepare)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.wechat.inbound import Inbound
-from handlers import dialog, events, text
+from handlers import dialog, events, external, text
 from handlers.base import Context, Handler, Outcome
 
 # Keys are Inbound.label values: the message type, or "event:<name>".
@@ -20,6 +20,7 @@ ROUTES: dict[str, Handler] = {
     "event:pic_photo_or_album": events.on_silent,  # the photo itself follows as an image message
     "event:pic_sysphoto": events.on_silent,
     "event:pic_weixin": events.on_silent,
+    "external:paid": external.on_paid,
 }
 
 

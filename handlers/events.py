@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from bot.wechat.inbound import Inbound
+from dialogs.actions import Call
+from dialogs.engine import Effect
 from dialogs.spec import say
 from handlers.base import Context, Outcome
 
 
 async def on_subscribe(inbound: Inbound, ctx: Context) -> Outcome:
+    await ctx.services.actions.apply(Effect("follow"), Call(inbound.openid, {}, {}, ctx.now))
     return Outcome([say("common/welcome")])
 
 
 async def on_unsubscribe(inbound: Inbound, ctx: Context) -> Outcome:
     # WeChat shows nothing after an unfollow; the session keeps its position for a possible return.
+    await ctx.services.actions.apply(Effect("unfollow"), Call(inbound.openid, {}, {}, ctx.now))
     return Outcome([], changed=False)
 
 

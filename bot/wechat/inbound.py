@@ -35,12 +35,20 @@ class Inbound:
         """MsgId for messages; sender, time, event and key for events (which carry no MsgId)."""
         if self.msg_id:
             return f"m{self.msg_id}"
+        if self.kind == "external":
+            return f"x{self.event}:{self.event_key}"
         return f"e{self.create_time}:{self.event}:{self.event_key}"
 
     @property
     def label(self) -> str:
-        """Metrics label: the message type, or event:<name> for events."""
-        return f"event:{self.event}" if self.kind == "event" else self.kind
+        """Routing and metrics label: the message type, or event:/external:<name>."""
+        return f"{self.kind}:{self.event}" if self.kind in ("event", "external") else self.kind
+
+    @classmethod
+    def external(cls, openid: str, event: str, key: str, now: float, data: str = "") -> Inbound:
+        """Something that happened outside the chat (payment, review) for one student, once per key."""
+        return cls(openid=openid, account="", kind="external", create_time=int(now), event=event,
+                   event_key=key, content=data)
 
 
 def sanitize(xml: str) -> str:
