@@ -18,6 +18,8 @@ COMMANDS = (
     "dialogs",
     "db",
     "students",
+    "pay_sandbox",
+    "orders",
 )
 
 

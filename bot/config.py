@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 WECHAT_API_DEFAULT = "https://api.weixin.qq.com"
+PAY_API_DEFAULT = "https://api.mch.weixin.qq.com"
 
 
 class SettingsError(ValueError):
@@ -41,6 +42,17 @@ class Settings:
     lock_lease_ms: int = 10_000
     workers: int = 1
     log_json: bool = False
+    # WeChat Pay API v3 (docs/payments.md). Payments are off while pay_mchid is empty.
+    pay_mchid: str = ""
+    pay_appid: str = ""  # empty: wechat_appid (the official account the students pay in)
+    pay_api_base: str = PAY_API_DEFAULT
+    pay_private_key_path: str = ""
+    pay_serial_no: str = ""
+    pay_public_key_path: str = ""
+    pay_public_key_id: str = ""
+    pay_apiv3_key: str = field(default="", repr=False)
+    pay_notify_url: str = ""  # empty: public_url + "/pay/notify"
+    pay_link_secret: str = field(default="", repr=False)
 
     @property
     def safe_mode(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.services.payments.fees import yuan
 from bot.wechat.inbound import Inbound
 from dialogs.actions import Call
 from dialogs.session import Frame
@@ -25,8 +26,7 @@ def payment_payload(inbound: Inbound) -> dict[str, Any]:
     except ValueError:
         data = {}
     payload = dict(data) if isinstance(data, dict) else {}
-    fen = int(payload.get("amount_fen") or 0)
-    payload["amount_yuan"] = f"{fen // 100}.{fen % 100:02d}"
+    payload["amount_yuan"] = yuan(int(payload.get("amount_fen") or 0))
     payload.setdefault("out_trade_no", inbound.event_key)
     return payload
 

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.wechat",
     "tests.fixtures.photos",
     "tests.fixtures.app",
+    "tests.fixtures.pay",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.sandbox.oauth_stub import add_oauth_routes
 from bot.sandbox.stub_control import STATE, add_control_routes, dumps, reply, state_of
 from bot.sandbox.stub_state import StubConfig, StubError, StubState, normalize_path
 from bot.wechat.menu import validate_menu
@@ -200,4 +201,5 @@ def create_stub_app(config: StubConfig | None = None) -> web.Application:
     for method, path, handler in cgi:
         app.router.add_route(method, "/cgi-bin/" + path, handler)
     add_control_routes(app)
+    add_oauth_routes(app, app[STATE].config.appid, app[STATE].config.secret, app[STATE].now)
     return app
