@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.fixtures.wechat",
     "tests.fixtures.photos",
     "tests.fixtures.app",
+    "tests.fixtures.sql",
     "tests.fixtures.pay",
 ]

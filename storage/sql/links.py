@@ -1,0 +1,56 @@
+"""School link: which school a student graduates from, in which education type, level and cohort."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.sql import students
+from storage.sql.base import upsert, utcnow
+from storage.sql.tables import school_links as tl
+from storage.sql.tables import schools as ts
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolLink:
+    openid: str
+    school_code: str | None
+    school_name: str
+    province: str | None
+    city: str | None
+    education_type: str
+    level: str
+    cohort: int
+    updated_at: datetime
+
+
+async def set_link(
+    conn: AsyncConnection, openid: str, *, school_code: str | None, school_name: str,
+    education_type: str, level: str, cohort: int, at: datetime | None = None,
+) -> None:
+    """``school_code`` may be None for a school missing from the catalogue (staff add it later).
+    The caller audits the change (it knows the actor and what to say)."""
+    at = at or utcnow()
+    await students.ensure(conn, openid, at)
+    values = {"school_code": school_code, "school_name": school_name, "education_type": education_type,
+              "level": level, "cohort": cohort, "updated_at": at}
+    stmt = upsert(conn, tl).values(openid=openid, **values)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["openid"], set_=values))
+
+
+async def get(conn: AsyncConnection, openid: str) -> SchoolLink | None:
+    stmt = (
+        sa.select(tl.c.openid, tl.c.school_code, tl.c.school_name, ts.c.province, ts.c.city,
+                  tl.c.education_type, tl.c.level, tl.c.cohort, tl.c.updated_at)
+        .select_from(tl.outerjoin(ts, ts.c.code == tl.c.school_code))
+        .where(tl.c.openid == openid)
+    )
+    row = (await conn.execute(stmt)).first()
+    return SchoolLink(**row._mapping) if row else None
+
+
+async def remove(conn: AsyncConnection, openid: str) -> bool:
+    return bool((await conn.execute(sa.delete(tl).where(tl.c.openid == openid))).rowcount)
