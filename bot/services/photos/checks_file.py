@@ -81,7 +81,7 @@ def check_selfie(s: Scene) -> CheckResult:
 
 
 def check_colour(s: Scene) -> CheckResult:
-    rgb = thumbnail(s).astype(np.float32)
+    rgb = thumbnail(s, 384).astype(np.float32)
     high, low = rgb.max(axis=-1), rgb.min(axis=-1)
     sat = float(np.mean((high - low) / np.maximum(high, 1)) * 255)  # HSV saturation on a 0-255 scale
     return result("colour", sat > t.SATURATION_MIN, round(sat, 1), t.SATURATION_MIN)

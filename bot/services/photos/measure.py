@@ -164,13 +164,13 @@ def _masks(view: U8, local: F32) -> FaceView:
     eyes = (polygon(shape, local[list(EYE_A)]), polygon(shape, local[list(EYE_B)]))
     holes = eyes[0] | eyes[1] | polygon(shape, local[list(LIPS_OUTER)])
     holes |= polygon(shape, local[list(BROW_A)]) | polygon(shape, local[list(BROW_B)])
-    holes |= _eye_boxes(shape, local, 0.6)[0] | _eye_boxes(shape, local, 0.6)[1]
+    boxes = _eye_boxes(shape, local, 0.6)
+    holes |= boxes[0] | boxes[1]
     r = VIEW_FACE_WIDTH * 0.07
-    cheeks = tuple(box(shape, x - r, y - r, x + r, y + r) & oval
-                   for x, y in (local[CHEEK_SKIN_A], local[CHEEK_SKIN_B]))
-    cheeks = tuple(sorted(cheeks, key=lambda m: float(np.argwhere(m)[:, 1].mean()) if m.any() else 0.0))
+    centres = sorted((local[CHEEK_SKIN_A], local[CHEEK_SKIN_B]), key=lambda p: float(p[0]))
+    left, right = (box(shape, x - r, y - r, x + r, y + r) & oval for x, y in centres)
     return FaceView(view, luma(view), local, oval, eyes, polygon(shape, local[list(LIPS_INNER)]),
-                    oval & ~holes, (cheeks[0], cheeks[1]))
+                    oval & ~holes, (left, right))
 
 
 def _eye_boxes(shape: tuple[int, ...], local: F32, grow: float) -> tuple[Bools, Bools]:
