@@ -18,6 +18,7 @@ COMMANDS = (
     "dialogs",
     "db",
     "students",
+    "schools",
     "pay_sandbox",
     "orders",
 )

@@ -128,3 +128,35 @@ def test_shared_database_without_a_data_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="GRADBOT_DATA_KEY"):
         data_keyring(settings)
     assert not (tmp_path / "data.key").exists()
+
+
+MOE_CSV = """序号,学校名称,学校标识码,主管部门,所在地,办学层次,备注
+湖北省（2所）,,,,,,
+1,华中科技大学,4142010487,教育部,武汉市,本科,
+2,武汉轻工大学,4142010496,湖北省,武汉市,本科,
+"""
+
+
+async def test_schools_import_upserts_the_moe_list(env: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "moe.csv"
+    good.write_text(MOE_CSV, encoding="utf-8")
+    assert await gradbot("schools", "import", str(good)) == 0
+    assert await gradbot("schools", "import", str(good)) == 0
+    out = capsys.readouterr().out
+    assert "imported 2 schools" in out and "(2 new, 0 updated" in out and "(0 new, 2 updated" in out
+    async with Database(env) as db, db.read() as conn:
+        assert [s.name for s in await schools.by_place(conn, "湖北省", "武汉市")] == ["华中科技大学", "武汉轻工大学"]
+
+
+async def test_schools_import_with_bad_rows_writes_nothing_unless_told(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(MOE_CSV + "3,某学院,12345,湖北省,武汉市,本科,\n", encoding="utf-8")
+    assert await gradbot("schools", "import", str(bad)) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:5:" in err and "nothing imported" in err
+    assert await gradbot("schools", "import", str(tmp_path / "missing.csv")) == 2
+    assert await gradbot("schools", "import", str(bad), "--skip-bad") == 0
+    assert "(2 new, 0 updated, 1 rejected)" in capsys.readouterr().out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import sqlalchemy as sa
 
@@ -66,6 +68,16 @@ async def test_unique_index_holds_even_without_the_pre_check(sql_db: Database, p
                 openid="o-mallory", following=True, created_at=sa.func.now(), updated_at=sa.func.now()))
             await conn.execute(sa.insert(metadata.tables["identity_bindings"]).values(
                 **values, openid="o-mallory", version=1, created_at=sa.func.now(), updated_at=sa.func.now()))
+
+
+async def test_racing_binds_of_one_number_leave_exactly_one_holder(sql_db: Database, pii: PiiCodec) -> None:
+    # Both pre-checks can pass before either insert; the unique index and the savepoint must turn
+    # the loser into IdNumberTaken (not a raw IntegrityError or an aborted transaction).
+    results = await asyncio.gather(*(_bind(sql_db, pii, f"o-{n}", ALICE) for n in range(3)),
+                                   return_exceptions=True)
+    winners = [r for r in results if isinstance(r, identity.Binding)]
+    losers = [r for r in results if not isinstance(r, identity.Binding)]
+    assert len(winners) == 1 and all(isinstance(r, IdNumberTaken) for r in losers), results
 
 
 async def test_second_bind_for_same_student_must_be_a_change(sql_db: Database, pii: PiiCodec) -> None:
