@@ -52,16 +52,25 @@ async def _upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _current(settings: Settings, args: argparse.Namespace) -> int:
-    keyring = data_keyring(settings)
+    kids = _known_kids(settings)
     async with open_database(settings) as db:
         revision = await migrate.current(db)
         usage = await _usage(db) if revision else {}
     head = migrate.head()
     print(f"revision {revision or 'none (empty database)'}; newest {head}")
     for kid, rows in sorted(usage.items()):
-        role = "current" if kid == keyring.current.kid else ("previous" if kid in keyring.kids else "UNKNOWN")
-        print(f"key {kid} ({role}): {rows} identity rows")
+        print(f"key {kid} ({kids.get(kid, 'UNKNOWN')}): {rows} identity rows")
     return 0 if revision == head else 1
+
+
+def _known_kids(settings: Settings) -> dict[str, str]:
+    """Key id → role; empty when no key is configured (the revision is still worth showing)."""
+    try:
+        keyring = data_keyring(settings)
+    except SettingsError as exc:
+        print(f"gradbot db: {exc}", file=sys.stderr)
+        return {}
+    return {kid: "current" if kid == keyring.current.kid else "previous" for kid in keyring.kids}
 
 
 async def _usage(db: Database) -> dict[str, int]:
