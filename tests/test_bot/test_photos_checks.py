@@ -160,3 +160,87 @@ def test_pose_turned_head_fails(chsi: PhotoProfile) -> None:
     turned = np.concatenate([np.asarray(left), np.asarray(right)], axis=1)
     report = run(ph.jpeg(turned, kb=chsi.kb), chsi)
     assert report.check("pose").ok is False and report.check("pose").hint == "yaw"
+
+
+def _landmarks(rgb: np.ndarray) -> np.ndarray:
+    from bot.services.photos.face import default_engine
+
+    return default_engine().faces(rgb)[0].points
+
+
+def _disc(rgb: np.ndarray, centre: np.ndarray, radius: float, colour: tuple[int, int, int]) -> np.ndarray:
+    out = rgb.copy()
+    y, x = np.mgrid[0:rgb.shape[0], 0:rgb.shape[1]]
+    out[np.hypot(x - centre[0], y - centre[1]) <= radius] = colour
+    return out
+
+
+def test_shine_on_the_cheek_fails_highlights(chsi: PhotoProfile) -> None:
+    rgb = ph.studio()
+    shiny = _disc(rgb, _landmarks(rgb)[205], 18, (255, 255, 255))
+    report = run(ph.jpeg(shiny, quality=95), chsi)
+    assert not report.check("highlights").ok
+
+
+def test_lens_reflection_fails_glasses_glare(chsi: PhotoProfile) -> None:
+    rgb = ph.studio()
+    pts = _landmarks(rgb)
+    glare = _disc(rgb, (pts[33] + pts[133]) / 2 + (0, -6), 9, (255, 255, 255))
+    report = run(ph.jpeg(glare, quality=95), chsi)
+    assert not report.check("glasses_glare").ok
+    assert run(ph.jpeg(rgb, quality=95), chsi).check("glasses_glare").ok
+
+
+def test_dark_lenses_warn(chsi: PhotoProfile) -> None:
+    rgb = ph.studio().copy()
+    pts = _landmarks(rgb)
+    for idx in ((33, 133, 159, 145), (362, 263, 386, 374)):
+        (x0, y0), (x1, y1) = pts[list(idx)].min(axis=0) - 12, pts[list(idx)].max(axis=0) + 12
+        rgb[int(y0):int(y1), int(x0):int(x1)] = (rgb[int(y0):int(y1), int(x0):int(x1)] * 0.2).astype(np.uint8)
+    check = run(ph.jpeg(rgb, quality=95), chsi).check("tinted_glasses")
+    assert not check.ok and check.severity is Severity.WARNING
+
+
+def test_shirt_like_the_wall_fails_clothing(chsi: PhotoProfile) -> None:
+    """Recolour everything below the neck to the wall's own light blue."""
+    rgb = ph.studio().copy()
+    chin_y = int(_landmarks(rgb)[152][1])
+    rgb[chin_y + 45:] = ph.LIGHT_BLUE
+    noisy = np.clip(rgb.astype(np.int16) + np.random.default_rng(1).integers(-3, 4, rgb.shape), 0, 255)
+    report = run(ph.jpeg(noisy.astype(np.uint8), quality=95), chsi)
+    clothing = report.check("clothing")
+    assert clothing is None or not clothing.ok  # no shirt left to find, or found too close to the wall
+    assert run(ph.jpeg(ph.studio(), quality=95), chsi).check("clothing").ok
+
+
+def test_fringe_over_the_brows_warns(chsi: PhotoProfile) -> None:
+    rgb = ph.studio().copy()
+    pts = _landmarks(rgb)
+    top = int(min(pts[105][1], pts[334][1]))
+    x0, x1 = int(pts[70][0]) - 10, int(pts[300][0]) + 10
+    rgb[top - 45:top + 4, x0:x1] = (40, 30, 25)
+    check = run(ph.jpeg(rgb, quality=95), chsi).check("hair_cover")
+    assert not check.ok and "brows" in check.hint and check.severity is Severity.WARNING
+
+
+def test_closed_eyes_fail_eyes_open(chsi: PhotoProfile) -> None:
+    """Landmark-level: the same face with each lower lid moved onto its upper lid."""
+    from bot.services.photos.checks_face import check_eyes_open
+    from bot.services.photos.decode import decode
+    from bot.services.photos.face import Face, default_engine
+    from bot.services.photos.scene import build_scene
+
+    scene = build_scene(decode(ph.jpeg(ph.studio(), kb=chsi.kb)), chsi, default_engine())
+    assert check_eyes_open(scene).ok
+    points = scene.faces[0].points.copy()
+    points[145], points[374] = points[159], points[386]
+    scene.faces = [Face(points)]
+    closed = check_eyes_open(scene)
+    assert not closed.ok and closed.measured == 0
+
+
+def test_recompressed_small_copy_warns(chsi: PhotoProfile) -> None:
+    """A 600 px copy at quality 50 (as sent without 原图): a warning, not a rejection by itself."""
+    small = Image.fromarray(ph.studio(size=(960, 1280), face=420, eye=560)).resize((450, 600))
+    check = run(ph.jpeg(np.asarray(small), quality=50), chsi).check("compression")
+    assert not check.ok and check.severity is Severity.WARNING
