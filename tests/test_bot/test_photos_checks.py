@@ -244,3 +244,23 @@ def test_recompressed_small_copy_warns(chsi: PhotoProfile) -> None:
     small = Image.fromarray(ph.studio(size=(960, 1280), face=420, eye=560)).resize((450, 600))
     check = run(ph.jpeg(np.asarray(small), quality=50), chsi).check("compression")
     assert not check.ok and check.severity is Severity.WARNING
+
+
+def test_smoothed_skin_warns_beautified_but_blur_does_not(chsi: PhotoProfile) -> None:
+    """A beauty filter smooths the skin and keeps eyes, brows and lips crisp; plain blur softens all."""
+    from PIL import ImageFilter
+
+    from bot.services.photos.measure import BROW_A, BROW_B, EYE_A, EYE_B, FACE_OVAL, LIPS_OUTER, polygon
+
+    rgb = ph.studio()
+    pts = _landmarks(rgb)
+    skin = polygon(rgb.shape, pts[list(FACE_OVAL)])
+    for idx in (EYE_A, EYE_B, BROW_A, BROW_B, LIPS_OUTER):
+        (x0, y0), (x1, y1) = pts[list(idx)].min(axis=0) - 8, pts[list(idx)].max(axis=0) + 8
+        skin[int(y0):int(y1), int(x0):int(x1)] = False
+    smooth = np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(3)))
+    filtered = np.where(skin[..., None], smooth, rgb)
+    check = run(ph.jpeg(filtered, quality=95), chsi).check("beautified")
+    assert not check.ok and check.severity is Severity.WARNING
+    assert run(ph.jpeg(ph.blur(rgb, 2), quality=95), chsi).check("beautified").ok
+    assert run(ph.jpeg(rgb, quality=95), chsi).check("beautified").ok

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bot.services.photos import thresholds as t
-from bot.services.photos.measure import CHIN, FOREHEAD, Arr, FaceView, box, eye_boxes, laplacian_var
+from bot.services.photos.measure import Arr, FaceView, eye_boxes, laplacian_var
 from bot.services.photos.report import CheckResult
 from bot.services.photos.scene import Check, Scene, result, warning
 
@@ -79,18 +79,18 @@ def _outer_rim(v: FaceView) -> Arr:
 
 
 def check_beautified(s: Scene) -> CheckResult | None:
-    """#25 (heuristic, warning): skin far smoother than the hair next to it, and no camera EXIF."""
+    """#25 (heuristic, warning): skin far smoother than the eyes beside it, and no camera EXIF.
+
+    Beauty filters flatten skin texture but keep eyes and brows crisp; an out-of-focus photo
+    softens both, so the ratio tells smoothing from blur.
+    """
     v = s.view
     if v is None or not v.skin.any():
         return None
-    top, chin = v.pt(FOREHEAD)[1], v.pt(CHIN)[1]
-    xs = v.points[[70, 300], 0]
-    hair = box(v.rgb.shape, float(xs.min()), top - 0.14 * (chin - top), float(xs.max()), top - 0.04 * (chin - top))
-    if hair.sum() < 50:
-        return None
-    ratio = laplacian_var(v.lum, v.skin) / max(laplacian_var(v.lum, hair), 1e-6)
+    a, b = eye_boxes(v)
+    ratio = laplacian_var(v.lum, v.skin) / max(laplacian_var(v.lum, a | b), 1e-6)
     suspicious = ratio < t.BEAUTY_RATIO_MAX and not s.camera_exif
-    return warning("beautified", not suspicious, round(ratio, 3), t.BEAUTY_RATIO_MAX)
+    return warning("beautified", not suspicious, round(ratio, 4), t.BEAUTY_RATIO_MAX)
 
 
 CHECKS: tuple[Check, ...] = (

@@ -35,7 +35,7 @@ LIGHTING_DIFF_MAX = 20.0  # left vs right cheek median luma (0-255)
 GLARE_MAX = 0.03  # share of eye-box pixels at >= 245
 TINT_RATIO_MIN = 0.45  # eye-box luma / cheek luma; lower means dark lenses
 SHARPNESS_MIN = 15.0  # Laplacian variance of the face at 240 px cheek width, contrast-normalised
-BEAUTY_RATIO_MAX = 0.08  # skin / hair-region Laplacian energy, only without camera EXIF
+BEAUTY_RATIO_MAX = 0.13  # skin / eye-region Laplacian energy, only without camera EXIF
 
 # --- background and clothing ---
 BACKGROUND_DELTA_E = 15.0  # ΔE76 of the background median to the nearest allowed colour
