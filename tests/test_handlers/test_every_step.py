@@ -29,16 +29,16 @@ async def _walk(student: Student, name: str, k: int) -> list[str]:
 
 
 @pytest.mark.parametrize(("name", "k"), CASES)
-async def test_back_returns_to_the_previous_step(gradbot: Gradbot, name: str, k: int) -> None:
-    student = Student(gradbot, f"oBack_{name}_{k}")
+async def test_back_returns_to_the_previous_step(gradbot_on_both_databases: Gradbot, name: str, k: int) -> None:
+    student = Student(gradbot_on_both_databases, f"oBack_{name}_{k}")
     states = await _walk(student, name, k)
     await student.send("返回")
     assert await student.where() == states[max(k - 1, 0)], student.dump()
 
 
 @pytest.mark.parametrize(("name", "k"), CASES)
-async def test_cancel_leaves_the_dialog_and_saves_nothing(gradbot: Gradbot, name: str, k: int) -> None:
-    student = Student(gradbot, f"oCancel_{name}_{k}")
+async def test_cancel_leaves_the_dialog_and_saves_nothing(gradbot_on_both_databases: Gradbot, name: str, k: int) -> None:
+    student = Student(gradbot_on_both_databases, f"oCancel_{name}_{k}")
     await _walk(student, name, k)
     reply = await student.send("取消")
     assert "已退出" in reply and await student.where() == "none", student.dump()

@@ -34,8 +34,9 @@ async def _act(student: Student, step: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
-async def test_scenario(path: Path, gradbot: Gradbot) -> None:
+async def test_scenario(path: Path, gradbot_on_both_databases: Gradbot) -> None:
     scenario = STORIES[path.stem]
+    gradbot = gradbot_on_both_databases
     students: dict[str, Student] = {}
     for number, step in enumerate(scenario["steps"], 1):
         who = step.get("as", "main")
