@@ -37,7 +37,9 @@ async def test_back_returns_to_the_previous_step(gradbot_on_both_databases: Grad
 
 
 @pytest.mark.parametrize(("name", "k"), CASES)
-async def test_cancel_leaves_the_dialog_and_saves_nothing(gradbot_on_both_databases: Gradbot, name: str, k: int) -> None:
+async def test_cancel_leaves_the_dialog_and_saves_nothing(
+    gradbot_on_both_databases: Gradbot, name: str, k: int
+) -> None:
     student = Student(gradbot_on_both_databases, f"oCancel_{name}_{k}")
     await _walk(student, name, k)
     reply = await student.send("取消")
