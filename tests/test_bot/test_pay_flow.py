@@ -170,3 +170,15 @@ async def test_the_page_refuses_another_wechat_user(pay_world: PayWorld) -> None
     assert status == 403 and "本人" in html
     status, body = await world.prepay(url)
     assert status == 401 and body["error"] == "no_payer"
+
+
+async def test_a_payment_outside_the_pay_state_is_acknowledged_without_moving_the_dialog(pay_world: PayWorld) -> None:
+    world = pay_world
+    await world.start_dialog()  # the dialog waits for photo_collection
+    other_fee = world.link(item="photo_reverify_1")  # an unrelated 2-yuan re-verification fee
+    order = await world.pay_natively(other_fee, item="photo_reverify_1")
+    assert order.amount_fen == 200 and order.item == "photo_reverify_1"
+    await world.wait_state(order.out_trade_no, "paid")
+    await eventually(lambda: _has_message(world, "已收到您的付款：2.00 元"))
+    reply = await world.gradbot.say(STUDENT, "还在吗")  # still in the pay state: the prompt again
+    assert reply is not None and "/pay/" in str(reply["Content"]) and "13.5" in str(reply["Content"])
