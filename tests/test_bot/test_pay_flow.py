@@ -182,3 +182,22 @@ async def test_a_payment_outside_the_pay_state_is_acknowledged_without_moving_th
     await eventually(lambda: _has_message(world, "已收到您的付款：2.00 元"))
     reply = await world.gradbot.say(STUDENT, "还在吗")  # still in the pay state: the prompt again
     assert reply is not None and "/pay/" in str(reply["Content"]) and "13.5" in str(reply["Content"])
+
+
+async def test_reconciliation_backs_off_to_hourly_for_old_unpaid_orders(pay_world: PayWorld) -> None:
+    world = pay_world
+    await world.sandbox.post("switches", {"hold": True})
+    url = world.link()
+    await _to_page(world, url)
+    await world.bridge((await world.prepay(url))[1])
+    order = await world.order_of()
+    reconciler = Reconciler(world.payments, _ignore)
+    world.clock.advance(45 * 60)  # past the every-pass window, between two hourly checks: not asked
+    await reconciler.run_once()
+    assert (await world.get_order(order.out_trade_no)).state == "created"
+    world.clock.advance(15 * 60 + 10)  # the hourly check
+    assert (await reconciler.run_once())["paid"] == 1
+
+
+async def _ignore(order: object) -> None:
+    return None

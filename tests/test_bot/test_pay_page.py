@@ -10,9 +10,10 @@ import pytest
 from bot.config import Settings, SettingsError
 from bot.sandbox.pay_keys import SandboxKeys
 from bot.services.payments.config import PayConfig, link_secret
-from bot.services.payments.errors import UnknownFee
+from bot.services.payments.errors import NotificationRejected, UnknownFee
 from bot.services.payments.fees import load_fees
 from bot.services.payments.links import LINK_TTL, LinkClaims, Sealer, TokenExpired, TokenInvalid
+from bot.services.payments.notify import transaction_of
 from tests.fixtures.app import GradbotFactory
 from tests.fixtures.pay import STUDENT, PayWorld, pay_settings
 
@@ -136,3 +137,15 @@ def test_pay_settings_are_checked_and_secrets_not_shown(settings: Settings, sand
     env = Settings.from_env({"GRADBOT_PAY_MCHID": "1900000109", "GRADBOT_PAY_APPID": "wxpay"})
     assert (env.pay_mchid, env.pay_appid) == ("1900000109", "wxpay")
     assert link_secret(s) != link_secret(s.with_(pay_link_secret="other"))
+
+
+def test_transactions_of_another_merchant_or_app_are_not_ours() -> None:
+    resource = {"appid": "wxA", "mchid": "1900000109", "out_trade_no": "GB1", "transaction_id": "42",
+                "trade_state": "SUCCESS", "amount": {"total": 1350, "currency": "CNY"}, "payer": {"openid": "o"}}
+    assert transaction_of({"resource": resource}, "wxA", "1900000109").amount_fen == 1350
+    for appid, mchid in (("wxB", "1900000109"), ("wxA", "1900000110")):
+        with pytest.raises(NotificationRejected) as caught:
+            transaction_of({"resource": resource}, appid, mchid)
+        assert caught.value.code == "not_ours" and caught.value.status == 400
+    with pytest.raises(NotificationRejected):
+        transaction_of({"resource": {**resource, "amount": {}}}, "wxA", "1900000109")

@@ -20,6 +20,7 @@ from storage.sql import orders as repo
 log = logging.getLogger("bot.payments")
 
 QUERY_AFTER = 5 * 60.0
+EVERY_PASS_UNTIL = 30 * 60.0  # then hourly: an abandoned order must not cost a query a minute for a day
 INTERVAL = 60.0
 
 
@@ -28,7 +29,8 @@ class Reconciler:
     payments: Payments
     on_paid: Callable[[repo.Order], Awaitable[None]]
     query_after: float = QUERY_AFTER
-    batch: int = 100
+    interval: float = INTERVAL
+    batch: int = 1000
 
     async def run_once(self) -> dict[str, int]:
         """One pass; returns how many orders became paid, were closed, or stayed open."""
@@ -37,8 +39,17 @@ class Reconciler:
             pending = await repo.open_before(conn, cutoff, self.batch)
         counts = {"paid": 0, "closed": 0, "open": 0, "failed": 0}
         for order in pending:
-            counts[await self._one(order)] += 1
+            counts[await self._one(order) if self._due(order) else "open"] += 1
         return counts
+
+    def _due(self, order: repo.Order) -> bool:
+        """Ask WeChat Pay each pass while a payment is likely, hourly after, and once it expired."""
+        age = (self.payments.now_utc() - order.created_at).total_seconds()
+        if self.payments.expired(order):
+            return True
+        if not (order.prepay_id or order.code_url):
+            return False  # never reached WeChat Pay: nothing to ask until it expires
+        return age <= EVERY_PASS_UNTIL or age % 3600 < self.interval
 
     async def _one(self, order: repo.Order) -> str:
         try:
@@ -51,9 +62,9 @@ class Reconciler:
             return "paid"
         return "closed" if applied.order.state == "closed" else "open"
 
-    async def loop(self, interval: float = INTERVAL) -> None:
+    async def loop(self) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.interval)
             try:
                 await self.run_once()
             except Exception:  # a database hiccup must not end reconciliation for good

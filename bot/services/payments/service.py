@@ -35,6 +35,7 @@ log = logging.getLogger("bot.payments")
 ORDER_TTL = 24 * 3600.0  # time_expire of a new order; a later visit opens a new one
 PREPAY_TTL = 2 * 3600.0  # prepay_id and code_url lifetime at WeChat Pay
 PREPAY_MARGIN = 300.0  # renew a prepay id this long before it lapses
+STATUS_QUERY_SPACING = 5.0  # seconds between order queries a polling page can cause
 CHINA = timezone(timedelta(hours=8))
 _NO_CHARS = string.digits + string.ascii_uppercase
 
@@ -66,6 +67,7 @@ class Payments:
                  metrics: Metrics, clock: Callable[[], float]) -> None:
         self.config, self.client, self.db, self.fees = config, client, db, fees
         self.sealer, self.metrics, self.clock = sealer, metrics, clock
+        self._queried: dict[str, float] = {}  # out_trade_no -> when the page last made us ask WeChat Pay
 
     def _count(self, outcome: str) -> None:
         self.metrics.payments.labels(outcome=outcome).inc()
@@ -260,13 +262,25 @@ class Payments:
         return await self.apply(_transaction(found), source="query")
 
     async def status(self, claims: LinkClaims) -> str:
-        """The order state the page shows; asks WeChat Pay when an open order may have been paid."""
+        """The order state the page shows; asks WeChat Pay when an open order may have been paid.
+
+        At most one query per order every few seconds, however many pages poll.
+        """
         order = await self.latest(claims)
         if order is None:
             return "none"
-        if order.state == "created" and (order.prepay_id or order.code_url):
+        if order.state == "created" and (order.prepay_id or order.code_url) and self._may_query(order):
             order = (await self.sync(order)).order
         return order.state
+
+    def _may_query(self, order: repo.Order) -> bool:
+        now = self.clock()
+        if now - self._queried.get(order.out_trade_no, float("-inf")) < STATUS_QUERY_SPACING:
+            return False
+        if len(self._queried) > 10_000:
+            self._queried.clear()
+        self._queried[order.out_trade_no] = now
+        return True
 
     # -- refunds -------------------------------------------------------------------------------
 
