@@ -216,3 +216,143 @@ order_events = sa.Table(
     sa.Column("source", sa.String(32), nullable=False),
     sa.Column("details", JsonDoc, nullable=False),
 )
+
+# --- staff console, reviews, notifications and broadcasts (migration 0002) ----------------------
+
+STAFF_ROLES = ("reviewer", "admin")
+REVIEW_STATES = ("pending", "approved", "rejected", "superseded")
+NOTIFICATION_STATES = ("pending", "sent", "failed")
+BROADCAST_STATES = ("scheduled", "sending", "paused", "done", "cancelled")
+RECIPIENT_STATES = ("pending", "sent", "failed")
+
+staff_users = sa.Table(
+    "staff_users",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    # School codes a reviewer may see; admins see every school whatever this holds.
+    sa.Column("schools", JsonDoc, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_login_at", UtcDateTime, nullable=True),
+    sa.CheckConstraint(_in("role", STAFF_ROLES), name="role"),
+)
+
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    _student_fk(),
+    sa.Column("procedure", sa.String(32), nullable=False),
+    sa.Column("photo_id", sa.BigInteger, sa.ForeignKey("photos.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("documents", JsonDoc, nullable=False),
+    # Snapshot of the school link at submission: the queue is filtered by it (reviewers see their schools).
+    sa.Column("school_code", sa.String(16), nullable=True, index=True),
+    sa.Column("cohort", sa.Integer, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("submitted_at", UtcDateTime, nullable=False),
+    # A reviewer's lease on the item: nobody else gets it while claimed_until is in the future.
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("claimed_until", UtcDateTime, nullable=True),
+    sa.Column("decided_by", sa.String(64), nullable=True),
+    sa.Column("decided_at", UtcDateTime, nullable=True),
+    sa.Column("reasons", JsonDoc, nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.CheckConstraint(_in("state", REVIEW_STATES), name="state"),
+    sa.Index("ix_reviews_state_submitted_at", "state", "submitted_at"),
+    sa.Index(
+        "uq_reviews_pending_per_procedure", "openid", "procedure", unique=True,
+        postgresql_where=sa.text("state = 'pending'"), sqlite_where=sa.text("state = 'pending'"),
+    ),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    _student_fk(),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("ref", sa.String(64), nullable=False),  # what it is about, e.g. "review:12"
+    sa.Column("template", sa.String(64), nullable=False),  # configured template name
+    sa.Column("template_id", sa.String(64), nullable=False),
+    sa.Column("data", JsonDoc, nullable=False),  # field values exactly as sent
+    sa.Column("url", sa.String(512), nullable=True),
+    sa.Column("token", sa.String(32), nullable=False, unique=True),  # the student's details page
+    sa.Column("client_msg_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("errcode", sa.Integer, nullable=True),
+    sa.Column("error", sa.String(200), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("msgid", sa.BigInteger, nullable=True, index=True),
+    sa.Column("delivery", sa.String(64), nullable=True),  # TEMPLATESENDJOBFINISH Status
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=True),
+    sa.Column("delivered_at", UtcDateTime, nullable=True),
+    sa.CheckConstraint(_in("state", NOTIFICATION_STATES), name="state"),
+)
+
+procedure_windows = sa.Table(
+    "procedure_windows",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("procedure", sa.String(32), nullable=False),
+    sa.Column("school_code", sa.String(16), nullable=False),  # "*": every school
+    sa.Column("cohort", sa.Integer, nullable=False),  # 0: every cohort
+    sa.Column("opens", sa.Date, nullable=False),
+    sa.Column("closes", sa.Date, nullable=False),
+    sa.Column("remind_days", JsonDoc, nullable=False),  # automatic reminders N days before closing
+    sa.Column("remind_template", sa.String(64), nullable=True),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("procedure", "school_code", "cohort"),
+    sa.CheckConstraint("closes >= opens", name="order"),
+)
+
+broadcasts = sa.Table(
+    "broadcasts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("title", sa.String(128), nullable=False),
+    sa.Column("template", sa.String(64), nullable=False),
+    sa.Column("variables", JsonDoc, nullable=False),
+    sa.Column("audience", JsonDoc, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=True),  # why paused
+    sa.Column("send_at", UtcDateTime, nullable=False),
+    sa.Column("rate", sa.Integer, nullable=False),  # messages per second
+    sa.Column("total", sa.Integer, nullable=True),  # recipients, fixed when sending starts
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=True),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    # Automatic reminders: one per (window, days before closing).
+    sa.Column("window_id", sa.BigInteger, sa.ForeignKey("procedure_windows.id", ondelete="CASCADE"),
+              nullable=True),
+    sa.Column("days_before", sa.Integer, nullable=True),
+    sa.CheckConstraint(_in("state", BROADCAST_STATES), name="state"),
+    sa.CheckConstraint("rate > 0", name="rate_positive"),
+    sa.UniqueConstraint("window_id", "days_before"),
+)
+
+broadcast_recipients = sa.Table(
+    "broadcast_recipients",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("broadcast_id", sa.BigInteger, sa.ForeignKey("broadcasts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("openid", sa.String(64), nullable=False),  # no foreign key: a report outlives erasure
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("client_msg_id", sa.String(64), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # A sender's lease (claimed_by set) or a retry's earliest time (claimed_by NULL).
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("claimed_until", UtcDateTime, nullable=True),
+    sa.Column("errcode", sa.Integer, nullable=True),
+    sa.Column("msgid", sa.BigInteger, nullable=True, index=True),
+    sa.Column("delivery", sa.String(64), nullable=True),
+    sa.Column("sent_at", UtcDateTime, nullable=True),
+    sa.CheckConstraint(_in("state", RECIPIENT_STATES), name="state"),
+    sa.UniqueConstraint("broadcast_id", "openid"),
+    sa.Index("ix_broadcast_recipients_broadcast_id_state", "broadcast_id", "state"),
+)

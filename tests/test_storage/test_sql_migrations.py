@@ -33,10 +33,10 @@ async def test_diff_notices_a_table_the_migrations_lack(sql_db: Database) -> Non
     extra = sa.MetaData(naming_convention=metadata.naming_convention)
     for table in metadata.tables.values():
         table.to_metadata(extra)
-    sa.Table("reviews", extra, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table("not_in_migrations", extra, sa.Column("id", sa.Integer, primary_key=True))
     diff = await migrate.schema_diff(sql_db, extra)
     assert [d[0] for d in diff] == ["add_table"]
-    assert diff[0][1].name == "reviews"
+    assert diff[0][1].name == "not_in_migrations"
 
 
 async def test_ensure_schema_by_url_is_idempotent(sql_url: str) -> None:
