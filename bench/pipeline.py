@@ -154,6 +154,7 @@ class Bench:
         rec.update(phase="open", variant=v.name, round=rnd, offered_rate=res["offered_rate"],
                    achieved_rate=res["achieved_rate"], requests=res["sent"], lat_ms=res["lat_ms"],
                    statuses=res["statuses"], non2xx=errors, connects=res["connects"],
+                   sustained=res["achieved_rate"] >= 0.97 * res["offered_rate"],
                    client_cpu_us_per_req=res["client_cpu_us_per_req"],
                    valid=errors == 0,
                    invalid_reason="" if errors == 0 else f"{res['non2xx']} non-2xx or failed, "

@@ -87,6 +87,7 @@ def open_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "variant": name, "valid": len(ok), "rounds": len(rs),
             "invalid": [f"r{r['round']}: {r['invalid_reason']}" for r in rs if not r["valid"]],
             "achieved": _med([r["achieved_rate"] for r in ok]),
+            "sustained": sum(1 for r in ok if r["achieved_rate"] >= 0.97 * r["offered_rate"]),
             "p50s": [r["lat_ms"]["p50"] for r in ok], "p99s": [r["lat_ms"]["p99"] for r in ok],
             "max": max((r["lat_ms"]["max"] for r in ok), default=None),
             "cpu": _med([r["server_cpu_us_per_req"] for r in ok]),
@@ -139,7 +140,9 @@ def markdown(res: dict[str, Any], labels: dict[str, str]) -> str:
         parts += ["", f"Open loop at {res['config']['rate']:g} msg/s:", "", _md_table(
             ["variant", "achieved msg/s", "p50 ms per round", "p99 ms per round", "max ms",
              "server CPU µs/msg", "client CPU µs/req", "valid rounds"],
-            [[labels.get(r["variant"], r["variant"]), _fmt(r["achieved"]),
+            [[labels.get(r["variant"], r["variant"]),
+              _fmt(r["achieved"]) + ("" if r["sustained"] == r["valid"] else
+                                     f" (rate held in {r['sustained']}/{r['valid']})"),
               ", ".join(_fmt(x, 2) for x in r["p50s"]),
               ", ".join(_fmt(x, 1) for x in r["p99s"]), _fmt(r["max"], 1), _fmt(r["cpu"]),
               _fmt(r["client_cpu"]), f"{r['valid']}/{r['rounds']}"] for r in orows])]
