@@ -25,6 +25,7 @@ from bot.services.payments.config import PayConfig, link_secret
 from bot.services.payments.errors import PaymentError
 from bot.services.payments.fees import load_fees
 from bot.services.payments.links import Sealer
+from bot.services.payments.refunds import refund
 from bot.services.payments.service import Payments
 from storage.sql import migrate
 from storage.sql import orders as repo
@@ -97,7 +98,7 @@ async def _refund(settings: Settings, config: PayConfig, out_trade_no: str, amou
     async with open_database(settings) as db, PayClient(config) as client:
         payments = Payments(config, client, db, load_fees(), Sealer(link_secret(settings)), Metrics(), time.time)
         try:
-            order = await payments.refund(out_trade_no, amount, reason, actor="staff:cli")
+            order = await refund(payments, out_trade_no, amount, reason, actor="staff:cli")
         except PaymentError as exc:
             print(f"{PROG}: refund refused: {exc} ({exc.code})", file=sys.stderr)
             return 1

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from bot.cli import main
-from bot.services.payments.service import refund_number
+from bot.services.payments.refunds import refund_number
 from tests.fixtures.pay import STUDENT, PayWorld
 
 Cli = Callable[..., Awaitable[tuple[int, str, str]]]

@@ -1,4 +1,4 @@
-"""Orders: open one per (student, item), prepay it, apply what WeChat Pay says, close and refund.
+"""Orders: open one per (student, item), prepay it, apply what WeChat Pay says, close it (refunds.py refunds).
 
 SQL is the truth (storage/sql/orders.py: compare-and-set transitions, each one written to
 ``order_events``). WeChat Pay is asked before anything is concluded from silence: an order is paid
@@ -25,7 +25,6 @@ from bot.services.payments.fees import Fee, FeeTable, yuan
 from bot.services.payments.links import LinkClaims, Sealer
 from bot.services.payments.notify import Transaction
 from dialogs.spec import Link
-from storage.sql import audit
 from storage.sql import orders as repo
 from storage.sql.db import Database
 from storage.sql.errors import OpenOrderExists, StaleOrderState
@@ -49,11 +48,6 @@ def new_out_trade_no(now: float) -> str:
     """``GB`` + date + 14 random characters of ``[0-9A-Z]``: 24 characters, unguessable, never reused."""
     day = datetime.fromtimestamp(now, CHINA).strftime("%Y%m%d")
     return "GB" + day + "".join(secrets.choice(_NO_CHARS) for _ in range(14))
-
-
-def refund_number(out_trade_no: str) -> str:
-    """One stable refund number per order: a retried refund can never refund twice."""
-    return "RF" + out_trade_no
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,41 +275,6 @@ class Payments:
             self._queried.clear()
         self._queried[order.out_trade_no] = now
         return True
-
-    # -- refunds -------------------------------------------------------------------------------
-
-    async def refund(self, out_trade_no: str, amount_fen: int | None, reason: str, actor: str) -> repo.Order:
-        async with self.db.read() as conn:
-            order = await repo.get(conn, out_trade_no)
-        if order is None:
-            raise PaymentError(f"no order {out_trade_no}", code="order_not_found")
-        if order.state == "refunded":
-            return order
-        if order.state != "paid":
-            raise PaymentError(f"order {out_trade_no} is {order.state}, not paid", code="not_paid")
-        amount = order.amount_fen if amount_fen is None else amount_fen
-        if not 0 < amount <= order.amount_fen:
-            raise PaymentError(f"refund must be 1..{order.amount_fen} fen", code="bad_amount")
-        result = await self.client.refund(out_refund_no=refund_number(out_trade_no), out_trade_no=out_trade_no,
-                                          refund_fen=amount, total_fen=order.amount_fen, reason=reason[:80])
-        return await self._record_refund(order, amount, reason, actor, result)
-
-    async def _record_refund(self, order: repo.Order, amount: int, reason: str, actor: str,
-                             result: Mapping[str, Any]) -> repo.Order:
-        details = {"out_refund_no": refund_number(order.out_trade_no), "refund_id": result.get("refund_id"),
-                   "amount_fen": amount, "reason": reason, "status": result.get("status")}
-        async with self.db.begin() as conn:
-            try:
-                refunded = await repo.transition(conn, order.out_trade_no, expected="paid", to_state="refunded",
-                                                 source=actor, details=details, at=self.now_utc())
-            except StaleOrderState:
-                current = await repo.get(conn, order.out_trade_no)
-                assert current is not None
-                return current
-            await audit.record(conn, actor=actor, action="order_refund", openid=order.openid, details=details,
-                               at=self.now_utc())
-        self._count("refunded")
-        return refunded
 
 
 def _transaction(found: Mapping[str, Any]) -> Transaction:
