@@ -5,8 +5,9 @@ Debian has no fixed-rate C client that can send a different signed body per requ
 is a small asyncio (uvloop) client run in its own process. Latency counts from each request's *scheduled*
 send time, so time spent queued behind a slow server is included (no coordinated omission). At most
 ``--max-conns`` requests are in flight, on keep-alive connections opened only when something is due, as
-WeChat's servers do. Prints one JSON object: achieved rate, percentiles, status counts and the client's
-own CPU per request.
+WeChat's servers do. A server that falls more than ``--max-backlog`` seconds of requests behind has lost
+the rate: the run stops there and says so (``aborted_at``). Prints one JSON object: achieved rate,
+percentiles, status counts and the client's own CPU per request.
 
     python bench/openloop.py http://127.0.0.1:8080/wechat pool.tsv --rate 500 --duration 10
 """
@@ -82,23 +83,32 @@ class Client:
         self.statuses: Counter[str] = Counter()
         self.connects = 0
         self.elapsed = 0.0
+        self.done = 0
+        self.scheduled = 0
+        self.aborted_at: int | None = None
 
     async def send(self, request: bytes, due: float) -> None:
-        async with self.slots:
-            conn = None
-            try:
-                conn = await self._conn()
-                status, close = await asyncio.wait_for(conn.exchange(request), self.timeout)
-                self.statuses[str(status)] += 1
-                self.latencies.append(time.perf_counter() - due)
-                if not close and not conn.closed:
-                    self.idle.append(conn)
-                    conn = None
-            except (OSError, ConnectionError, TimeoutError) as exc:
-                self.statuses[type(exc).__name__] += 1
-            finally:
-                if conn is not None and conn.transport is not None:
-                    conn.transport.close()
+        try:
+            async with self.slots:
+                await self._exchange(request, due)
+        finally:
+            self.done += 1
+
+    async def _exchange(self, request: bytes, due: float) -> None:
+        conn = None
+        try:
+            conn = await self._conn()
+            status, close = await asyncio.wait_for(conn.exchange(request), self.timeout)
+            self.statuses[str(status)] += 1
+            self.latencies.append(time.perf_counter() - due)
+            if not close and not conn.closed:
+                self.idle.append(conn)
+                conn = None
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            self.statuses[type(exc).__name__] += 1
+        finally:
+            if conn is not None and conn.transport is not None:
+                conn.transport.close()
 
     async def _conn(self) -> Conn:
         while self.idle:
@@ -123,12 +133,21 @@ def build_requests(url: str, pool_file: Path) -> list[bytes]:
     return out
 
 
-async def drive(client: Client, requests: list[bytes], rate: float, count: int) -> float:
+async def drive(client: Client, requests: list[bytes], rate: float, count: int, max_backlog: int) -> float:
+    """Send on schedule; stop early once ``max_backlog`` requests are unanswered (the rate is lost)."""
     # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds.
     loop = asyncio.get_running_loop()
     tasks = set()
     start = time.perf_counter() + 0.05
     for i in range(count):
+        if i - client.done > max_backlog:
+            client.aborted_at = i
+            # Dropped once the rate is lost: not server errors, counted apart.
+            client.statuses["cancelled"] += len(tasks)
+            for task in tasks:
+                task.cancel()
+            break
+        client.scheduled = i + 1
         due = start + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
@@ -137,7 +156,7 @@ async def drive(client: Client, requests: list[bytes], rate: float, count: int) 
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     while tasks:
-        await asyncio.gather(*list(tasks))
+        await asyncio.gather(*list(tasks), return_exceptions=True)
     return time.perf_counter() - start
 
 
@@ -148,13 +167,15 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[idx]
 
 
-def summarize(client: Client, count: int, rate: float, elapsed: float, cpu_s: float) -> dict[str, object]:
+def summarize(client: Client, rate: float, elapsed: float, cpu_s: float) -> dict[str, object]:
     lat = sorted(client.latencies)
     ok = sum(v for k, v in client.statuses.items() if k.startswith("2"))
+    count = client.scheduled
     return {
-        "offered_rate": rate, "sent": count, "elapsed_s": round(elapsed, 3),
+        "offered_rate": rate, "sent": count, "elapsed_s": round(elapsed, 3), "aborted_at": client.aborted_at,
         "achieved_rate": round(len(lat) / elapsed, 1) if elapsed else 0.0,
-        "ok": ok, "non2xx": count - ok, "statuses": dict(client.statuses), "connects": client.connects,
+        "ok": ok, "non2xx": count - ok - client.statuses["cancelled"], "statuses": dict(client.statuses),
+        "connects": client.connects,
         "lat_ms": {p: round(percentile(lat, q) * 1000, 3)
                    for p, q in (("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9), ("max", 100))},
         "client_cpu_us_per_req": round(cpu_s * 1e6 / count, 1) if count else None,
@@ -163,7 +184,7 @@ def summarize(client: Client, count: int, rate: float, elapsed: float, cpu_s: fl
 
 async def _go(host: str, port: int, args: argparse.Namespace, requests: list[bytes], count: int) -> Client:
     client = Client(host, port, args.max_conns, args.timeout)
-    client.elapsed = await drive(client, requests, args.rate, count)
+    client.elapsed = await drive(client, requests, args.rate, count, int(args.rate * args.max_backlog))
     return client
 
 
@@ -175,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--max-conns", type=int, default=64)
     ap.add_argument("--timeout", type=float, default=5.0)
+    ap.add_argument("--max-backlog", type=float, default=3.0,
+                    help="stop once this many seconds' worth of requests are unanswered (server overloaded)")
     ap.add_argument("--no-uvloop", action="store_true")
     args = ap.parse_args(argv)
     requests = build_requests(args.url, args.pool)
@@ -190,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu0 = time.process_time()
     client = runner(_go(parts.hostname or "127.0.0.1", parts.port or 80, args, requests, count))
     elapsed, cpu = client.elapsed, time.process_time() - cpu0
-    print(json.dumps(summarize(client, count, args.rate, elapsed, cpu)))
+    print(json.dumps(summarize(client, args.rate, elapsed, cpu)))
     return 0
 
 

@@ -147,14 +147,17 @@ class Bench:
             pool = wxreq.write_pool(self.workdir / f"{v.name}-open.tsv", account(v), count)
             probe = Probe(run, self.redis_pid)
             res = self.open_client(run.url, pool)
-            rec = probe.finish(res["sent"])
+            rec = probe.finish(res["ok"] or res["sent"])
+            if res.get("aborted_at") is not None:
+                rec["server_cpu_us_per_req"] = rec["redis_cpu_us_per_req"] = None  # cut-off work: no per-msg figure
         finally:
             servers.stop(run)
         errors = res["non2xx"] + rec["server_log_errors"]
         rec.update(phase="open", variant=v.name, round=rnd, offered_rate=res["offered_rate"],
                    achieved_rate=res["achieved_rate"], requests=res["sent"], lat_ms=res["lat_ms"],
                    statuses=res["statuses"], non2xx=errors, connects=res["connects"],
-                   sustained=res["achieved_rate"] >= 0.97 * res["offered_rate"],
+                   aborted_at=res.get("aborted_at"),
+                   sustained=res.get("aborted_at") is None and res["achieved_rate"] >= 0.97 * res["offered_rate"],
                    client_cpu_us_per_req=res["client_cpu_us_per_req"],
                    valid=errors == 0,
                    invalid_reason="" if errors == 0 else f"{res['non2xx']} non-2xx or failed, "

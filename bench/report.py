@@ -79,6 +79,10 @@ def ratio_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _sustained(r: dict[str, Any]) -> bool:
+    return r.get("aborted_at") is None and r["achieved_rate"] >= 0.97 * r["offered_rate"]
+
+
 def open_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for name, rs in _by_variant(runs, "open").items():
@@ -87,7 +91,7 @@ def open_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "variant": name, "valid": len(ok), "rounds": len(rs),
             "invalid": [f"r{r['round']}: {r['invalid_reason']}" for r in rs if not r["valid"]],
             "achieved": _med([r["achieved_rate"] for r in ok]),
-            "sustained": sum(1 for r in ok if r["achieved_rate"] >= 0.97 * r["offered_rate"]),
+            "sustained": sum(1 for r in ok if _sustained(r)),
             "p50s": [r["lat_ms"]["p50"] for r in ok], "p99s": [r["lat_ms"]["p99"] for r in ok],
             "max": max((r["lat_ms"]["max"] for r in ok), default=None),
             "cpu": _med([r["server_cpu_us_per_req"] for r in ok]),
@@ -105,12 +109,14 @@ def targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "detail": f"median of {len(rs)} paired rounds, range {_fmt(min(rs, default=None), 2)}–"
                               f"{_fmt(max(rs, default=None), 2)}",
                     "met": None if med is None else med >= goal})
-    p99s = [r["lat_ms"]["p99"] for r in runs
-            if r["phase"] == "open" and r["variant"] == HEADLINE and r["valid"]]
-    worst = max(p99s, default=None)
+    mine = [r for r in runs if r["phase"] == "open" and r["variant"] == HEADLINE]
+    p99s = [r["lat_ms"]["p99"] for r in mine if r["valid"]]
+    held = sum(1 for r in mine if r["valid"] and _sustained(r))
+    worst = max(p99s, default=None) if held == len(mine) else float("inf")
     out.append({"target": f"{HEADLINE} p99 ≤ {TARGET_P99_MS:g} ms at a steady 500 msg/s",
                 "measured": _med(p99s),
-                "detail": f"median of {len(p99s)} rounds, worst {_fmt(worst, 1)} ms",
+                "detail": f"median of {len(p99s)} rounds, worst {_fmt(max(p99s, default=None), 1)} ms; "
+                          f"rate held in {held}/{len(mine)}",
                 "met": None if worst is None else worst <= TARGET_P99_MS})
     return out
 
