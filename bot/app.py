@@ -74,7 +74,8 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
         if app.get(keys.SERVICES) is None:
-            app[keys.SERVICES] = await stack.enter_async_context(open_services(settings, client, app[keys.CLOCK]))
+            app[keys.SERVICES] = await stack.enter_async_context(
+                open_services(settings, client, app[keys.RENDERER], app[keys.CLOCK]))
         if app.get(keys.JOBS) is None:
             app[keys.JOBS] = JobQueue.for_web(settings, client, store, app[keys.TASKS])
         app[keys.PIPELINE] = Pipeline(store, app[DISPATCH], app[keys.RENDERER], app[keys.METRICS],

@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import ChoiceLoader, DictLoader, Environment, PackageLoader, StrictUndefined
 
 from bot.privacy import mask_id, mask_name
 from bot.wechat.replies import OutMessage
 from dialogs.spec import Intent, Link, Picture, Say
 
 
-def build_environment() -> Environment:
+def build_environment(inline: dict[str, str] | None = None) -> Environment:
+    """Templates from dialogs/templates, then ``inline`` ones (prompts written in procedure files)."""
     env = Environment(
-        loader=PackageLoader("dialogs", "templates"),
+        loader=ChoiceLoader([PackageLoader("dialogs", "templates"), DictLoader(inline if inline is not None else {})]),
         undefined=StrictUndefined,
         autoescape=False,  # noqa: S701 - chat text, not HTML; the console has its own escaping environment
         trim_blocks=True,
@@ -32,7 +33,12 @@ def build_environment() -> Environment:
 
 class Renderer:
     def __init__(self, env: Environment | None = None) -> None:
-        self.env = env or build_environment()
+        self._inline: dict[str, str] = {}
+        self.env = env or build_environment(self._inline)
+
+    def add_templates(self, templates: dict[str, str]) -> None:
+        """Register inline templates (procedure prompts); names never collide with shipped files."""
+        self._inline.update(templates)
 
     def render(self, template: str, **variables: Any) -> str:
         name = template if template.endswith(".j2") else f"{template}.txt.j2"

@@ -17,6 +17,8 @@ class Call:
     data: Mapping[str, Any]
     payload: Mapping[str, Any] = field(default_factory=dict)
     now: float = 0.0
+    dialog: str = ""
+    state: str = ""
 
 
 @dataclass(frozen=True, slots=True)

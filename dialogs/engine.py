@@ -22,7 +22,7 @@ from transitions import Machine, MachineError
 from dialogs.session import Frame
 from dialogs.spec import Intent, Say
 
-Expects = Literal["text", "choice", "confirm", "image", "none"]
+Expects = Literal["text", "choice", "confirm", "image", "none", "auto"]
 YES_WORDS = frozenset({"确认", "确定", "是", "是的", "对", "好", "好的", "同意", "1", "y", "yes", "ok"})
 NO_WORDS = frozenset({"修改", "否", "不", "不是", "不对", "不同意", "重填", "2", "n", "no"})
 TRIGGERS: dict[str, tuple[str, ...]] = {
@@ -30,7 +30,8 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
     "choice": ("choose", "text"),
     "confirm": ("yes", "no"),
     "image": ("image",),
-    "none": (),
+    "none": (),  # waits for an outside event (paid, review result): any trigger will do
+    "auto": ("auto",),  # no input: the prepare action runs as soon as the dialog arrives
 }
 
 
@@ -129,6 +130,10 @@ class DialogSpec:
     reentry: Literal["ask", "restart"] = "ask"
     start: str = ""  # action that may pick the first state and data from durable facts
     entries: tuple[str, ...] = ()  # other states the start action may pick
+    start_words: tuple[str, ...] = ()  # texts that start it from anywhere
+    menu_keys: tuple[str, ...] = ()  # menu CLICK keys that start it
+    track: bool = False  # record progress in SQL after every step (procedures)
+    templates: Mapping[str, str] = field(default_factory=dict)  # inline prompts (procedure files)
 
     def state(self, name: str) -> StateSpec:
         for s in self.states:
@@ -193,6 +198,23 @@ class Engine:
     def prompt(self, frame: Frame) -> Say:
         return _prompt(self.specs[frame.dialog], frame.state, frame.data, {})
 
+    def is_auto(self, frame: Frame) -> bool:
+        return self.specs[frame.dialog].state(frame.state).expects == "auto"
+
+    def accepts(self, frame: Frame, trigger: str) -> bool:
+        """Whether ``trigger`` (an outside event such as ``paid``) leads anywhere from here."""
+        spec = self.specs.get(frame.dialog)
+        if spec is None or not self.is_current(frame):
+            return False
+        return any(t.trigger == trigger and frame.state in _names(t.source) for t in spec.transitions)
+
+    def templates(self) -> dict[str, str]:
+        """Inline prompt templates of configured procedures, by template name."""
+        merged: dict[str, str] = {}
+        for spec in self.specs.values():
+            merged.update(spec.templates)
+        return merged
+
     def is_current(self, frame: Frame) -> bool:
         """False when the frame was saved by another definition version whose state no longer exists."""
         spec = self.specs.get(frame.dialog)
@@ -200,11 +222,15 @@ class Engine:
 
     def interpret(self, frame: Frame, inp: Input) -> Decision:
         state = self.specs[frame.dialog].state(frame.state)
+        if state.expects == "auto":
+            return Decision("auto", {}, state.prepare)
         if state.expects == "image":
             if inp.kind == "image":
                 return Decision("image", {"media_id": inp.media_id}, state.prepare)
             return Decision(hint="common/expect_image")
-        if inp.kind != "text" or state.expects == "none":
+        if state.expects == "none":
+            return Decision(hint=state.hint or "common/expect_nothing")
+        if inp.kind != "text":
             return Decision(hint="common/expect_text")
         text = inp.text.strip()
         if state.expects == "confirm":
@@ -240,7 +266,7 @@ class Engine:
             frame.retries.pop(old, None)
             frame.push_history(old)
         frame.state, frame.data, frame.updated_at = new, model.data, now
-        if not model.quiet:
+        if not model.quiet and spec.state(new).expects != "auto":
             replies.append(_prompt(spec, new, frame.data, model.payload))
         return StepResult(replies, list(model.effects), finished=spec.state(new).final)
 
@@ -315,8 +341,11 @@ def check_spec(spec: DialogSpec) -> list[str]:
         if s.expects == "choice" and not (s.options or s.options_from):
             problems.append(f"{s.name}: a choice needs options")
         accepted = {t.trigger for t in spec.transitions if s.name in _names(t.source)}
-        if not s.final and not accepted & set(TRIGGERS[s.expects]):
+        wanted = set(TRIGGERS[s.expects]) or accepted
+        if not s.final and not accepted & wanted:
             problems.append(f"{s.name}: no transition accepts its input ({s.expects})")
+        if s.expects == "auto" and not s.prepare:
+            problems.append(f"{s.name}: an auto state needs a prepare action")
     problems += _graph_problems(spec, names)
     return problems
 

@@ -1,8 +1,10 @@
-"""Text, images and menu clicks: global commands, starting dialogs, and one dialog step.
+"""Text, images and menu clicks: global commands, starting dialogs, and dialog steps.
 
 Order of precedence for an input: an answer to a question we asked last time (resume? switch?),
 then a global command (取消, 返回, 帮助, 菜单, 进度) or a start word / menu key, then the current
-dialog's own input. Slow work runs in the prepare action before the step; writes run after it.
+dialog's own input. Slow work runs in the prepare action before a step; writes run after it.
+Procedures nest the binding and school dialogs: a requirement pushes the child dialog, and when
+the child finishes the parent carries on by itself (its *auto* states need no input).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 from bot.wechat.inbound import Inbound
 from dialogs.actions import Call
-from dialogs.engine import YES_WORDS, Input
+from dialogs.engine import YES_WORDS, Effect, Input, StepResult
 from dialogs.session import Frame
 from dialogs.spec import Intent, Say, say
 from handlers.base import Context, Outcome
@@ -20,10 +22,10 @@ COMMANDS = {
     "取消": "cancel", "退出": "cancel", "返回": "back", "上一步": "back", "帮助": "help", "?": "help",
     "？": "help", "菜单": "menu", "进度": "status", "状态": "status", "查询进度": "status",
 }
-START_WORDS = {"实名认证": "bind", "实名": "bind", "绑定": "bind", "认证": "bind", "关联学校": "link_school"}
-MENU_KEYS = {"BIND": "bind", "LINK_SCHOOL": "link_school", "STATUS": "status"}
+STATUS_KEYS = frozenset({"STATUS"})
 CONTINUE_WORDS = frozenset({"1", "继续"})
 RESTART_WORDS = frozenset({"2", "重新开始", "重来"})
+MAX_AUTO_STEPS = 12  # auto states chained in one turn; a definition that loops is a bug, not a hang
 
 
 def to_input(inbound: Inbound) -> Input:
@@ -41,7 +43,7 @@ async def on_input(inbound: Inbound, ctx: Context) -> Outcome:
         answered = await _answer_pending(pending, inp, inbound.openid, ctx)
         if answered is not None:
             return answered
-    command = _command(inp)
+    command = _command(inp, ctx)
     if command:
         return await _command_outcome(command, inbound.openid, ctx)
     frame = ctx.session.top
@@ -50,19 +52,21 @@ async def on_input(inbound: Inbound, ctx: Context) -> Outcome:
         return await _no_dialog(inp, inbound.openid, ctx)
     if ctx.services.engine.is_idle(frame, ctx.now):
         ctx.session.flags["pending"] = {"kind": "resume"}
-        return Outcome([say("common/resume", title=_title(ctx, frame.dialog))])
-    return await _step(frame, inp, inbound.openid, ctx)
+        return Outcome([say("common/resume", title=_title(ctx, _root(ctx).dialog))])
+    replies = await _step(frame, inp, inbound.openid, ctx)
+    return Outcome(replies + await _run_auto(inbound.openid, ctx))
 
 
-def _command(inp: Input) -> str:
+def _command(inp: Input, ctx: Context) -> str:
+    specs = ctx.services.engine.specs.values()
     if inp.kind == "click":
-        target = MENU_KEYS.get(inp.text, "")
-        return "status" if target == "status" else (f"start:{target}" if target else "")
+        if inp.text in STATUS_KEYS:
+            return "status"
+        return next((f"start:{s.name}" for s in specs if inp.text in s.menu_keys), "")
     if inp.kind != "text":
         return ""
-    if inp.text in START_WORDS:
-        return f"start:{START_WORDS[inp.text]}"
-    return COMMANDS.get(inp.text.lower(), "")
+    started = next((f"start:{s.name}" for s in specs if inp.text in s.start_words), "")
+    return started or COMMANDS.get(inp.text.lower(), "")
 
 
 async def _command_outcome(command: str, openid: str, ctx: Context) -> Outcome:
@@ -73,63 +77,71 @@ async def _command_outcome(command: str, openid: str, ctx: Context) -> Outcome:
         return Outcome([say("common/status", items=await ctx.services.actions.status(openid))])
     if command == "menu" or frame is None:
         return Outcome([say("common/help" if command in ("help", "menu") else "common/nothing_open")])
+    engine = ctx.services.engine
     if command == "cancel":
-        return _cancel(frame, ctx)
+        return _cancel(ctx)
     if command == "back":
-        moved = ctx.services.engine.back(frame, ctx.now)
-        return Outcome(([] if moved else [say("common/cannot_back")]) + [ctx.services.engine.prompt(frame)])
-    return Outcome([say("common/help_in_dialog", title=_title(ctx, frame.dialog)), ctx.services.engine.prompt(frame)])
+        moved = engine.back(frame, ctx.now)
+        return Outcome(([] if moved else [say("common/cannot_back")]) + [engine.prompt(frame)])
+    return Outcome([say("common/help_in_dialog", title=_title(ctx, _root(ctx).dialog)), engine.prompt(frame)])
 
 
-def _cancel(frame: Frame, ctx: Context) -> Outcome:
-    if not ctx.services.engine.can_cancel(frame):
-        return Outcome([say("common/cannot_cancel"), ctx.services.engine.prompt(frame)])
-    ctx.session.stack.pop()
-    replies: list[Intent] = [say("common/cancelled", title=_title(ctx, frame.dialog))]
-    if ctx.session.top is not None:
-        replies.append(ctx.services.engine.prompt(ctx.session.top))
-    return Outcome(replies)
+def _cancel(ctx: Context) -> Outcome:
+    engine = ctx.services.engine
+    if any(not engine.can_cancel(f) for f in ctx.session.stack):
+        return Outcome([say("common/cannot_cancel"), engine.prompt(ctx.session.stack[-1])])
+    title = _title(ctx, _root(ctx).dialog)
+    ctx.session.stack.clear()  # a nested dialog is part of its procedure: both end together
+    return Outcome([say("common/cancelled", title=title)])
 
 
 async def _start(name: str, openid: str, ctx: Context) -> Outcome:
-    frame = ctx.session.top
-    if frame is not None and frame.dialog == name:
+    root = ctx.session.stack[0] if ctx.session.stack else None
+    if root is not None and name in {f.dialog for f in ctx.session.stack}:
+        frame = ctx.session.stack[-1]
         return Outcome([say("common/already_open", title=_title(ctx, name)), ctx.services.engine.prompt(frame)])
-    if frame is not None:
+    if root is not None:
         ctx.session.flags["pending"] = {"kind": "switch", "to": name}
-        return Outcome([say("common/switch", current=_title(ctx, frame.dialog), target=_title(ctx, name))])
-    return await _begin(name, openid, ctx)
+        return Outcome([say("common/switch", current=_title(ctx, root.dialog), target=_title(ctx, name))])
+    return Outcome(await _begin(name, openid, ctx) + await _run_auto(openid, ctx))
 
 
-async def _begin(name: str, openid: str, ctx: Context) -> Outcome:
+async def _begin(name: str, openid: str, ctx: Context, nested: bool = False) -> list[Intent]:
+    """Open dialog ``name`` on top of the stack and return what it says first."""
     engine = ctx.services.engine
     spec = engine.specs[name]
-    picked = await ctx.services.actions.start(spec.start, Call(openid, {}, {}, ctx.now)) if spec.start else None
+    call = Call(openid, {}, {}, ctx.now, dialog=name)
+    picked = await ctx.services.actions.start(spec.start, call) if spec.start else None
     state, data = picked if picked else (spec.initial, {})
+    if nested:
+        data = {**data, "nested": True}
     frame = engine.new_frame(name, ctx.now, state, data)
-    ctx.session.stack[:] = [frame]
-    return Outcome([engine.prompt(frame)])
+    if spec.state(state).final:
+        return [engine.prompt(frame)]  # closed, not eligible: said, and nothing stays open
+    ctx.session.stack.append(frame)
+    return [] if engine.is_auto(frame) else [engine.prompt(frame)]
 
 
 async def _answer_pending(pending: dict[str, Any], inp: Input, openid: str, ctx: Context) -> Outcome | None:
-    frame = ctx.session.top
     word = inp.text.strip().lower() if inp.kind == "text" else ""
     if pending.get("kind") == "switch":
         if word in YES_WORDS:
             ctx.session.stack.clear()
-            return await _begin(str(pending["to"]), openid, ctx)
-        if frame is not None and word in {"否", "不", "不要", "2", "no", "n"}:
-            return Outcome([say("common/carry_on"), ctx.services.engine.prompt(frame)])
+            return Outcome(await _begin(str(pending["to"]), openid, ctx) + await _run_auto(openid, ctx))
+        if ctx.session.top is not None and word in {"否", "不", "不要", "2", "no", "n"}:
+            return Outcome([say("common/carry_on"), ctx.services.engine.prompt(ctx.session.top)])
         return None
-    if pending.get("kind") == "resume" and frame is not None:
+    if pending.get("kind") == "resume" and ctx.session.top is not None:
         if word in CONTINUE_WORDS:
-            frame.updated_at = ctx.now
-            return Outcome([ctx.services.engine.prompt(frame)])
+            for frame in ctx.session.stack:
+                frame.updated_at = ctx.now
+            return Outcome([ctx.services.engine.prompt(ctx.session.top)])
         if word in RESTART_WORDS:
+            name = _root(ctx).dialog
             ctx.session.stack.clear()
-            return await _begin(frame.dialog, openid, ctx)
+            return Outcome(await _begin(name, openid, ctx) + await _run_auto(openid, ctx))
         ctx.session.flags["pending"] = pending
-        return Outcome([say("common/resume", title=_title(ctx, frame.dialog))])
+        return Outcome([say("common/resume", title=_title(ctx, _root(ctx).dialog))])
     return None
 
 
@@ -142,20 +154,64 @@ async def _no_dialog(inp: Input, openid: str, ctx: Context) -> Outcome:
     return Outcome([say("common/fallback", items=[i for i in items if not i.done][:1])])
 
 
-async def _step(frame: Frame, inp: Input, openid: str, ctx: Context) -> Outcome:
+async def _step(frame: Frame, inp: Input, openid: str, ctx: Context) -> list[Intent]:
     engine, actions = ctx.services.engine, ctx.services.actions
     decision = engine.interpret(frame, inp)
     if decision.hint:
-        return Outcome(_with_retry(frame, ctx, [Say(decision.hint, {}), engine.prompt(frame)]))
+        return _with_retry(frame, ctx, [Say(decision.hint, {"data": frame.data}), engine.prompt(frame)])
     payload = dict(decision.payload)
     if decision.prepare:
-        payload.update(await actions.prepare(decision.prepare, Call(openid, frame.data, payload, ctx.now)))
+        call = Call(openid, frame.data, payload, ctx.now, dialog=frame.dialog, state=frame.state)
+        payload.update(await actions.prepare(decision.prepare, call))
     result = engine.fire(frame, decision.trigger, payload, ctx.now)
-    for effect in result.effects:
-        await actions.apply(effect, Call(openid, frame.data, payload, ctx.now))
-    if result.finished:
-        ctx.session.stack.pop()
-    return Outcome(result.replies)
+    return await _after(frame, result, payload, openid, ctx)
+
+
+async def fire_external(trigger: str, payload: dict[str, Any], openid: str, ctx: Context) -> list[Intent] | None:
+    """An outside event (paid, review result) for the open dialog; None when nothing here awaits it."""
+    frame = ctx.session.top
+    if frame is None or not ctx.services.engine.accepts(frame, trigger):
+        return None
+    result = ctx.services.engine.fire(frame, trigger, payload, ctx.now)
+    replies = await _after(frame, result, payload, openid, ctx)
+    return replies + await _run_auto(openid, ctx)
+
+
+async def _after(frame: Frame, result: StepResult, payload: dict[str, Any], openid: str,
+                 ctx: Context) -> list[Intent]:
+    """Apply a step's effects and close a finished dialog (its parent, if any, resumes by itself)."""
+    replies = list(result.replies)
+    replies += await _apply(frame, result.effects, payload, openid, ctx)
+    if result.finished and frame in ctx.session.stack:
+        ctx.session.stack.remove(frame)
+    return replies
+
+
+async def _apply(frame: Frame, effects: list[Effect], payload: dict[str, Any], openid: str,
+                 ctx: Context) -> list[Intent]:
+    replies: list[Intent] = []
+    call = Call(openid, frame.data, payload, ctx.now, dialog=frame.dialog, state=frame.state)
+    for effect in effects:
+        if effect.name == "push_dialog":
+            replies += await _begin(str(effect.args["name"]), openid, ctx, nested=True)
+        else:
+            await ctx.services.actions.apply(effect, call)
+    spec = ctx.services.engine.specs[frame.dialog]
+    if spec.track:
+        await ctx.services.actions.apply(Effect("track_progress"), call)
+    return replies
+
+
+async def _run_auto(openid: str, ctx: Context) -> list[Intent]:
+    """Run auto states (and resume parents whose child finished) until one waits for the student."""
+    replies: list[Intent] = []
+    engine = ctx.services.engine
+    for _ in range(MAX_AUTO_STEPS):
+        frame = ctx.session.top
+        if frame is None or not engine.is_auto(frame):
+            return replies
+        replies += await _step(frame, Input("text"), openid, ctx)
+    raise RuntimeError("auto states chained without end")  # the pipeline answers "busy" and keeps state
 
 
 def _with_retry(frame: Frame, ctx: Context, replies: list[Intent]) -> list[Intent]:
@@ -165,6 +221,10 @@ def _with_retry(frame: Frame, ctx: Context, replies: list[Intent]) -> list[Inten
     if tries >= spec.state(frame.state).max_retries:
         replies.insert(1, say("common/too_many_tries"))
     return replies
+
+
+def _root(ctx: Context) -> Frame:
+    return ctx.session.stack[0]
 
 
 def _title(ctx: Context, name: str) -> str:

@@ -12,9 +12,8 @@ from typing import Any
 
 from bot.services.payments.fees import yuan
 from bot.wechat.inbound import Inbound
-from dialogs.actions import Call
-from dialogs.session import Frame
 from dialogs.spec import say
+from handlers import dialog
 from handlers.base import Context, Outcome
 
 PAID = "paid"
@@ -31,29 +30,13 @@ def payment_payload(inbound: Inbound) -> dict[str, Any]:
     return payload
 
 
-def accepts(ctx: Context, frame: Frame, trigger: str, payload: dict[str, Any]) -> bool:
-    engine = ctx.services.engine
-    if not engine.is_current(frame):
-        return False
-    expected_item = frame.data.get("pay_item")
-    if expected_item is not None and expected_item != payload.get("item"):
-        return False
-    spec = engine.specs[frame.dialog]
-    for t in spec.transitions:
-        sources = (t.source,) if isinstance(t.source, str) else t.source
-        if t.trigger == trigger and frame.state in sources:
-            return True
-    return False
-
-
 async def on_paid(inbound: Inbound, ctx: Context) -> Outcome:
     payload = payment_payload(inbound)
     frame = ctx.session.top
-    if frame is None or ctx.services is None or not accepts(ctx, frame, PAID, payload):
+    expected_item = frame.data.get("pay_item") if frame is not None else None
+    stepped = None
+    if ctx.services is not None and expected_item in (None, payload.get("item")):
+        stepped = await dialog.fire_external(PAID, payload, inbound.openid, ctx)
+    if stepped is None:
         return Outcome([say("pay/received", payload=payload)])
-    result = ctx.services.engine.fire(frame, PAID, payload, ctx.now)
-    for effect in result.effects:
-        await ctx.services.actions.apply(effect, Call(inbound.openid, frame.data, payload, ctx.now))
-    if result.finished:
-        ctx.session.stack.pop()
-    return Outcome(result.replies)
+    return Outcome([say("pay/received", payload=payload), *stepped])

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.privacy import mask_openid
 from bot.services.identity import IdentityVerifier, IdType, Outcome, normalise_name, validate_id
@@ -31,6 +31,49 @@ PENDING_OUTCOMES = {Outcome.NO_RECORD, Outcome.UNSUPPORTED_TYPE}
 RETRY_OUTCOMES = {Outcome.UPSTREAM_ERROR, Outcome.RATE_LIMITED}
 Prepare = Callable[[Call], Awaitable[Mapping[str, Any]]]
 Apply = Callable[[Effect, Call], Awaitable[None]]
+Start = Callable[[Call], Awaitable[tuple[str, dict[str, Any]] | None]]
+
+
+class ActionParts(Protocol):
+    @property
+    def prepares(self) -> Mapping[str, Prepare]: ...
+
+    @property
+    def effects(self) -> Mapping[str, Apply]: ...
+
+    @property
+    def starts(self) -> Mapping[str, Start]: ...
+
+    async def status(self, openid: str) -> list[ProcedureStatus]: ...
+
+
+class CompositeActions:
+    """dialogs.actions.Actions over several parts (records, procedures): one name, one owner."""
+
+    def __init__(self, *parts: ActionParts) -> None:
+        self.parts = parts
+        self.prepares = {k: v for p in parts for k, v in p.prepares.items()}
+        self.effects = {k: v for p in parts for k, v in p.effects.items()}
+        self.starts = {k: v for p in parts for k, v in p.starts.items()}
+
+    def names(self) -> set[str]:
+        """Every action offered (checked against the dialog definitions at start-up)."""
+        return set(self.prepares) | set(self.effects) | set(self.starts)
+
+    async def prepare(self, name: str, call: Call) -> Mapping[str, Any]:
+        return await self.prepares[name](call)
+
+    async def apply(self, effect: Effect, call: Call) -> None:
+        await self.effects[effect.name](effect, call)
+
+    async def start(self, name: str, call: Call) -> tuple[str, dict[str, Any]] | None:
+        return await self.starts[name](call)
+
+    async def status(self, openid: str) -> list[ProcedureStatus]:
+        found: list[ProcedureStatus] = []
+        for part in self.parts:
+            found += await part.status(openid)
+        return found
 
 
 def refused(reply: Say | None) -> dict[str, Any]:
@@ -50,31 +93,18 @@ class RecordActions:
     clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
-        self._prepare: dict[str, Prepare] = {
+        self.prepares: dict[str, Prepare] = {
             "check_name": self.check_name, "check_id": self.check_id, "verify_identity": self.verify_identity,
             "match_province": self.match_province, "match_city": self.match_city,
             "match_school": self.match_school, "parse_cohort": self.parse_cohort,
         }
-        self._apply: dict[str, Apply] = {
+        self.effects: dict[str, Apply] = {
             "record_consent": self.record_consent, "save_binding": self.save_binding, "unbind": self.unbind,
             "save_link": self.save_link, "follow": self.follow, "unfollow": self.unfollow,
         }
-        self._start: dict[str, Callable[[Call], Awaitable[tuple[str, dict[str, Any]] | None]]] = {
+        self.starts: dict[str, Start] = {
             "bind_start": self.bind_start, "link_start": self.link_start,
         }
-
-    def names(self) -> set[str]:
-        """Every action this implementation offers (checked against the dialog definitions)."""
-        return set(self._prepare) | set(self._apply) | set(self._start)
-
-    async def prepare(self, name: str, call: Call) -> Mapping[str, Any]:
-        return await self._prepare[name](call)
-
-    async def apply(self, effect: Effect, call: Call) -> None:
-        await self._apply[effect.name](effect, call)
-
-    async def start(self, name: str, call: Call) -> tuple[str, dict[str, Any]] | None:
-        return await self._start[name](call)
 
     def _today(self) -> date:
         return datetime.fromtimestamp(self.clock(), CHINA_TZ).date()

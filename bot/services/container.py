@@ -6,30 +6,43 @@ import functools
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+import aiohttp
 import redis.asyncio as aioredis
 
 from bot.config import Settings
 from bot.records import open_database, pii_codec
-from bot.services.actions import RecordActions
+from bot.render import Renderer
+from bot.services.actions import CompositeActions, RecordActions
 from bot.services.identity import CachingVerifier, MemoryKeyValue, RedisKeyValue, SandboxVerifier
 from bot.services.identity.cache import KeyValueStore
+from bot.services.payments.config import link_secret
+from bot.services.payments.fees import load_fees
+from bot.services.payments.links import Sealer
+from bot.services.photos import process_pool, profiles_from_env
+from bot.services.procedure_actions import ProcedureActions
 from bot.services.schools import School, SchoolIndex, load_catalogue
-from dialogs.actions import Actions
+from bot.wechat.api import WeChatAPI
 from dialogs.engine import Engine
-from dialogs.registry import build_engine
+from dialogs.registry import build_engine, load_procedures
+from storage.files import FileStore
 from storage.keys import KeyBuilder
 from storage.sql import schools as sql_schools
 from storage.sql.db import Database
 from storage.sql.migrate import ensure_schema
+from storage.tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 
 
 @dataclass(frozen=True)
 class Services:
     engine: Engine
-    actions: Actions
+    actions: CompositeActions
+    db: Database
+    files: FileStore
+    sealer: Sealer
 
 
 @functools.lru_cache(maxsize=4)
@@ -58,18 +71,31 @@ def check_actions(engine: Engine, offered: set[str]) -> list[str]:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, client: aioredis.Redis | None,
+async def open_services(settings: Settings, client: aioredis.Redis | None, renderer: Renderer,
                         clock: Callable[[], float] = time.time) -> AsyncIterator[Services]:
-    async with open_database(settings) as db:
+    procedures = load_procedures(Path(settings.procedures_dir) if settings.procedures_dir else None)
+    engine = build_engine(procedures)
+    renderer.add_templates(engine.templates())
+    keys = KeyBuilder(settings.redis_prefix, settings.wechat_appid)
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(open_database(settings))
         await ensure_schema(db)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        tokens: TokenCache = MemoryTokenCache() if client is None else RedisTokenCache(client, keys)
+        wechat = WeChatAPI(http, settings, tokens, clock=clock)
+        executor = process_pool(settings.photo_workers) if settings.photo_workers > 0 else None
+        if executor is not None:
+            stack.callback(executor.shutdown, cancel_futures=True)
         codec = pii_codec(settings)
         secret = hashlib.sha256(codec.keyring.lookup_hash("identity-cache").encode()).digest()
-        store: KeyValueStore = (MemoryKeyValue() if client is None else
-                                RedisKeyValue(client, KeyBuilder(settings.redis_prefix, settings.wechat_appid)))
-        verifier = CachingVerifier(SandboxVerifier(), store, secret)
-        actions = RecordActions(db, codec, verifier, school_index(await load_schools(db)), clock)
-        engine = build_engine()
+        store: KeyValueStore = MemoryKeyValue() if client is None else RedisKeyValue(client, keys)
+        records = RecordActions(db, codec, CachingVerifier(SandboxVerifier(), store, secret),
+                                school_index(await load_schools(db)), clock)
+        files, sealer = FileStore.under(settings.data_dir), Sealer(link_secret(settings))
+        procs = ProcedureActions(db, {p.name: p for p in procedures}, profiles_from_env(), files, wechat, sealer,
+                                 load_fees(), settings.public_url, renderer, clock, executor)
+        actions = CompositeActions(records, procs)
         missing = check_actions(engine, actions.names())
         if missing:
             raise RuntimeError(f"dialogs name actions nobody implements: {', '.join(missing)}")
-        yield Services(engine, actions)
+        yield Services(engine, actions, db, files, sealer)

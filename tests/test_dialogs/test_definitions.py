@@ -9,7 +9,13 @@ import pytest
 from bot.commands.dialogs import expected_diagrams
 from bot.render import Renderer
 from dialogs.engine import DialogModel, DialogSpec, Engine, StateSpec, TransitionSpec, check_spec
-from dialogs.registry import SPECS
+from dialogs.registry import build_engine
+
+ENGINE = build_engine()
+SPECS = tuple(ENGINE.specs.values())
+SAMPLE = {"title": "图像采集", "opens": "2025-03-11", "closes": "2025-05-05", "eligible": "成人教育",
+          "pay_url": "http://127.0.0.1/pay/t", "pay_amount_yuan": "13.50", "pay_description": "图像采集费",
+          "fixed_url": "http://127.0.0.1/files/t"}
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,12 +26,15 @@ def test_definition_is_sound(spec: DialogSpec) -> None:
 
 
 @pytest.mark.parametrize(
-    ("spec", "state"), [(spec, state) for spec in SPECS for state in spec.states],
+    ("spec", "state"), [(spec, state) for spec in SPECS for state in spec.states if state.expects != "auto"],
     ids=lambda v: getattr(v, "name", ""),
 )
 def test_every_prompt_renders_from_its_sample(spec: DialogSpec, state: StateSpec) -> None:
     options = list(state.options or state.sample.get(state.options_from, []))
-    text = Renderer().render(spec.prompt_of(state.name), data=dict(state.sample), payload={}, options=options)
+    renderer = Renderer()
+    renderer.add_templates(ENGINE.templates())
+    data = {**SAMPLE, **state.sample}
+    text = renderer.render(spec.prompt_of(state.name), data=data, payload={}, options=options)
     assert text.strip()
     assert "{{" not in text and "None" not in text
 
