@@ -41,6 +41,10 @@ class Settings:
     session_ttl: int = 14 * 24 * 3600
     lock_lease_ms: int = 10_000
     workers: int = 1
+    # Extra procedure files (*.toml) a school adds without code changes (docs/procedures.md).
+    procedures_dir: str = ""
+    # Processes checking photos per web process; 0 checks in threads (tests, CLI); serve uses 1 when unset.
+    photo_workers: int = 0
     log_json: bool = False
     # WeChat Pay API v3 (docs/payments.md). Payments are off while pay_mchid is empty.
     pay_mchid: str = ""
@@ -53,6 +57,14 @@ class Settings:
     pay_apiv3_key: str = field(default="", repr=False)
     pay_notify_url: str = ""  # empty: public_url + "/pay/notify"
     pay_link_secret: str = field(default="", repr=False)
+    # Staff console, template notifications and broadcasts (docs/console.md).
+    console_cookie_secure: bool = True  # False only for plain-http local use (tests, demo)
+    console_session_ttl: int = 8 * 3600
+    notify_templates: str = ""  # TOML: template ids and field mapping; empty: bot/services/notify/templates.toml
+    notify_use_cs: bool = False  # also send review results by customer-service message within 48 h
+    broadcast_rate: int = 20  # messages per second for a broadcast that names no rate
+    broadcast_daily_limit: int = 90_000  # broadcast template sends per day (WeChat's quota: 100 000)
+    broadcast_senders: int = 2  # sender jobs per broadcast, sharing its rate
 
     @property
     def safe_mode(self) -> bool:

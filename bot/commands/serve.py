@@ -31,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        settings = Settings.from_env().with_(workers=args.workers)
+        settings = Settings.from_env()
+        # Photo checks run in a process pool so a 12 MP decode never stalls the event loop.
+        settings = settings.with_(workers=args.workers, photo_workers=settings.photo_workers or 1)
     except SettingsError as exc:
         print(f"gradbot serve: {exc}", file=sys.stderr)
         return 2
