@@ -27,6 +27,7 @@ from bot.job_broker import GradbotStreamBroker
 from bot.metrics import Metrics
 from bot.privacy import mask_openid
 from bot.render import Renderer
+from bot.services.notify.jobs import register as register_notify_jobs
 from bot.tasks import TaskSet
 from bot.wechat import errors
 from bot.wechat.api import WeChatAPI
@@ -165,6 +166,7 @@ def build_broker(settings: Settings, *, client: aioredis.Redis | None = None,
     broker.register_task(deliver_late_reply, task_name=LATE_REPLY, timeout=JOB_TIMEOUT_S)
     broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, partial(_open, settings, outbox_options))
     broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, _close)
+    register_notify_jobs(broker, settings)  # template messages and broadcasts (bot/services/notify/jobs.py)
     return broker
 
 
@@ -179,27 +181,41 @@ async def _open(settings: Settings, options: dict[str, Any], state: TaskiqState)
 
 
 async def _close(state: TaskiqState) -> None:
-    await state.http.close()
-    await state.redis.aclose()
+    # Tolerates a start that failed half-way: close what was opened.
+    http: aiohttp.ClientSession | None = getattr(state, "http", None)
+    client: aioredis.Redis | None = getattr(state, "redis", None)
+    if http is not None:
+        await http.close()
+    if client is not None:
+        await client.aclose()
+
+
+@dataclass
+class RunningWorker:
+    receiver: Receiver
+    task: asyncio.Task[None]  # ends only when told to stop, or when listening failed (e.g. Redis gone)
 
 
 @asynccontextmanager
 async def running_worker(broker: GradbotStreamBroker, concurrency: int = 8,
-                         grace: float = 30.0) -> AsyncIterator[Receiver]:
+                         grace: float = 30.0) -> AsyncIterator[RunningWorker]:
     """Run a worker in this event loop until the block exits (``gradbot worker`` and tests).
 
     On exit, running jobs get ``grace`` seconds; one still running then is not acked, so another
-    worker re-runs it after ``reclaim_after``.
+    worker re-runs it after ``reclaim_after``. A failed start or a failed listener raises here.
     """
     broker.is_worker_process = True
-    receiver = Receiver(broker, max_async_tasks=concurrency, wait_tasks_timeout=grace)
-    finish = asyncio.Event()
-    listening = asyncio.create_task(receiver.listen(finish))
     try:
-        yield receiver
+        await broker.startup()
+        receiver = Receiver(broker, max_async_tasks=concurrency, wait_tasks_timeout=grace, run_startup=False)
+        finish = asyncio.Event()
+        task = asyncio.create_task(receiver.listen(finish))
+        try:
+            yield RunningWorker(receiver, task)
+        finally:
+            finish.set()
+            await task
     finally:
-        finish.set()
-        await listening
         await broker.shutdown()
 
 

@@ -48,10 +48,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_main(settings, args, metrics))
-    except (RedisError, OSError) as exc:
-        print(f"gradbot worker: cannot use Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+    except Exception as exc:
+        cause = _connection_failure(exc)
+        if cause is None:
+            raise
+        print(f"gradbot worker: Redis at {settings.redis_url} unavailable: {cause}", file=sys.stderr)
         return 1
     return 0
+
+
+def _connection_failure(exc: BaseException) -> BaseException | None:
+    """The Redis/network error behind ``exc``, looking inside exception groups (taskiq uses anyio)."""
+    if isinstance(exc, RedisError | OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return next(filter(None, map(_connection_failure, exc.exceptions)), None)
+    return None
 
 
 async def _main(settings: Settings, args: argparse.Namespace, metrics: Metrics) -> None:
@@ -60,7 +72,10 @@ async def _main(settings: Settings, args: argparse.Namespace, metrics: Metrics) 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_worker(broker, args.concurrency):
+    async with running_worker(broker, args.concurrency) as worker:
         log.info("gradbot worker reading %s (concurrency %d)", broker.queue_name, args.concurrency)
-        await stop.wait()
-        log.info("stopping: finishing running jobs; unfinished ones are re-run by another worker")
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({stopping, worker.task}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if stop.is_set():
+            log.info("stopping: finishing running jobs; unfinished ones are re-run by another worker")

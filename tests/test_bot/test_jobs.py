@@ -22,6 +22,7 @@ from bot.wechat.replies import OutMessage, dumps
 from storage.base import IN_FLIGHT
 from storage.keys import KeyBuilder
 from storage.memory import MemorySessionStore
+from tests.fixtures.services import free_port
 from tests.fixtures.wechat import OPENID, StubHandle, gradbot_env
 
 TEXTS = [OutMessage.text(f"第{i}步") for i in range(1, 4)]
@@ -234,20 +235,23 @@ async def test_a_killed_worker_process_loses_no_job(jobs: JobQueue, stub_setting
     await redis_client.set(reply_key, IN_FLIGHT)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "worker", env=gradbot_env(stub_settings),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
         await jobs.enqueue_late_reply(OPENID, "k1", deadline_s=30)
 
         async def taken() -> bool:
+            assert proc.returncode is None, "the worker process exited on its own"
             try:
                 return int((await redis_client.xpending(keys.job_stream(), "gradbot"))["pending"]) == 1
             except ResponseError:  # the worker has not created the consumer group yet
                 return False
 
-        await eventually(taken, timeout=30)
+        await eventually(taken, timeout=40)
     finally:
-        proc.kill()  # SIGKILL mid-job: no shutdown handler runs, no ack is sent
-        await proc.wait()
+        if proc.returncode is None:
+            proc.kill()  # SIGKILL mid-job: no shutdown handler runs, no ack is sent
+        _, err = await proc.communicate()
+    assert proc.returncode == -9, err.decode()[-2000:]
     await redis_client.set(reply_key, dumps(TEXTS[:2]))
     broker = build_broker(stub_settings, reclaim_after=0.3, block_ms=50, poll=0.02)
     async with running_worker(broker):
@@ -261,6 +265,14 @@ def test_worker_needs_redis(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     assert "needs redis://" in capsys.readouterr().err
 
 
+def test_worker_without_redis_exits_with_a_clear_message(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRADBOT_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    assert main(["worker"]) == 1
+    err = capsys.readouterr().err
+    assert "unavailable" in err and "Traceback" not in err
+
+
 async def test_jobs_queued_before_any_worker_existed_are_run(jobs: JobQueue, stub_settings: Settings,
                                                              wechat_stub: StubHandle) -> None:
     await wechat_stub.interaction()
@@ -268,6 +280,28 @@ async def test_jobs_queued_before_any_worker_existed_are_run(jobs: JobQueue, stu
     broker = build_broker(stub_settings, block_ms=50)
     async with running_worker(broker):
         await eventually(has(wechat_stub, 1))
+
+
+async def test_listener_stops_once_cancelled_even_if_the_cancel_was_swallowed(stub_settings: Settings) -> None:
+    # Regression: about once in 150 worker stops the receiver's cancel landed inside a redis-py
+    # command that then returned normally; the listener read on forever and the worker never stopped.
+    broker = build_broker(stub_settings, block_ms=20)
+    await broker.startup()
+
+    async def consume() -> None:
+        asyncio.current_task().cancel()  # type: ignore[union-attr]
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            pass  # swallowed, as inside redis-py
+        async for _ in broker.listen():
+            pass
+
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.create_task(consume()), 10)
+    finally:
+        await broker.shutdown()
 
 
 async def test_late_reply_task_name_is_stable() -> None:
