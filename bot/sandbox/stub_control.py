@@ -57,6 +57,8 @@ async def interaction(request: web.Request) -> web.Response:
 
 
 def _fault(data: dict[str, Any]) -> Fault:
+    if not isinstance(data.get("paths", []), list):
+        raise _bad("paths must be a list of API paths")
     try:
         fault = Fault(errcode=None if data.get("errcode") is None else int(data["errcode"]),
                       status=None if data.get("status") is None else int(data["status"]),
@@ -82,7 +84,7 @@ async def expire_tokens(request: web.Request) -> web.Response:
 
 async def advance(request: web.Request) -> web.Response:
     seconds = (await _control_body(request)).get("seconds")
-    if not isinstance(seconds, int | float) or seconds < 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         raise _bad("seconds must be a number >= 0")
     state = state_of(request)
     state.offset += seconds

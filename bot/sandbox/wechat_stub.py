@@ -108,7 +108,8 @@ def _cs_content(state: StubState, data: dict[str, Any]) -> tuple[str, dict[str, 
         raise StubError(44004)
     if kind == "image":
         state.get_media(part.get("media_id"))
-    if kind == "news" and len(part.get("articles") or []) != 1:
+    articles = part.get("articles")
+    if kind == "news" and not (isinstance(articles, list) and len(articles) == 1):
         raise StubError(45008)
     return kind, part
 
@@ -149,7 +150,10 @@ async def template_send(request: web.Request) -> web.Response:
 
 async def media_upload(request: web.Request) -> web.Response:
     state = _auth(request)
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError:  # a body that claims to be multipart and is not
+        raise StubError(41005) from None
     part = form.get("media")
     if not isinstance(part, web.FileField):
         raise StubError(41005)

@@ -166,7 +166,7 @@ class WeChatAPI:
                 if token is None or refreshed:
                     raise
                 refreshed = True  # exactly one refresh-and-retry per call
-                await self.tokens.invalidate(token)
+                await self._invalidate(token)
             except WeChatError as exc:
                 failures += 1
                 if not exc.retryable or failures >= self.attempts:
@@ -177,6 +177,12 @@ class WeChatAPI:
         try:
             return await self.tokens.get(self.fetch_token)
         except (RedisError, TokenUnavailable) as exc:
+            raise WeChatTransportError(f"token cache: {exc}") from exc
+
+    async def _invalidate(self, token: CachedToken) -> None:
+        try:
+            await self.tokens.invalidate(token)
+        except RedisError as exc:
             raise WeChatTransportError(f"token cache: {exc}") from exc
 
     async def _once(self, request: _Request, token: CachedToken | None) -> _Raw:

@@ -263,7 +263,7 @@ async def test_expiry_is_survived_with_one_refresh_shared_by_two_workers(
     await _stagger(wechat_stub)
     await asyncio.gather(a.send_text(OPENID, "A"), b.send_text(OPENID, "B"))
     calls = await wechat_stub.calls()
-    assert calls["stable_token"] == 2  # the warm-up fetch plus exactly one refresh
+    assert calls["stable_token"] == 1 + 1  # the warm-up fetch, then exactly one refresh for both
     assert calls["message/custom/send"] == 4  # two 42001 answers, two retries
     assert sorted(m["payload"]["content"] for m in await wechat_stub.inbox()) == ["A", "B"]
     assert counted(a, "42001") == 1 and counted(b, "42001") == 1
@@ -279,6 +279,14 @@ async def test_invalid_credential_is_survived_with_one_refresh_shared_by_two_wor
     assert calls["stable_token"] == 2
     assert calls["message/custom/send"] == 4
     assert len(await wechat_stub.inbox()) == 2
+
+
+async def test_a_token_that_expired_at_wechat_is_replaced(wechat_api: WeChatAPI, wechat_stub: StubHandle) -> None:
+    await wechat_api.user_info(OPENID)
+    await wechat_stub.advance(7201)  # WeChat's clock passes the expiry; our cache still holds the token
+    await wechat_api.user_info(OPENID)
+    assert await wechat_stub.calls() == {"stable_token": 2, "user/info": 3}
+    assert counted(wechat_api, "42001") == 1
 
 
 async def test_a_token_error_is_refreshed_exactly_once_per_call(wechat_api: WeChatAPI,

@@ -172,6 +172,8 @@ async def test_unsubscribe_closes_the_window(api: Api, wechat_stub: StubHandle) 
     ({"touser": OPENID, "msgtype": "text", "text": {"content": "  "}}, 44004),
     ({"touser": OPENID, "msgtype": "image", "image": {"media_id": "nope"}}, 40007),
     ({"touser": OPENID, "msgtype": "news", "news": {"articles": []}}, 45008),
+    ({"touser": OPENID, "msgtype": "news", "news": {"articles": 5}}, 45008),
+    ({"touser": OPENID, "msgtype": "text", "text": "not an object"}, 40008),
 ])
 async def test_cs_send_rejects_bad_messages(api: Api, wechat_stub: StubHandle, body: dict[str, Any],
                                             code: int) -> None:
@@ -252,6 +254,16 @@ async def test_media_upload_rules(api: Api, http: aiohttp.ClientSession, wechat_
                                   kind: str, field: str, code: int) -> None:
     data = b"x" * size
     assert errcode(await _upload(http, wechat_stub, await api.fresh(), data, kind, field)) == code
+
+
+async def test_broken_multipart_is_an_answer_not_a_crash(api: Api, http: aiohttp.ClientSession,
+                                                         wechat_stub: StubHandle) -> None:
+    params = {"access_token": await api.fresh(), "type": "image"}
+    headers = {"Content-Type": "multipart/form-data; boundary=xyz"}
+    async with http.post(f"{wechat_stub.url}/cgi-bin/media/upload", params=params, data=b"{}",
+                         headers=headers) as resp:
+        assert resp.status == 200
+        assert errcode(await resp.json()) == 41005
 
 
 async def test_image_message_with_uploaded_media(api: Api, wechat_stub: StubHandle) -> None:
@@ -372,6 +384,7 @@ async def test_injected_http_status_and_unlimited_count(api: Api, http: aiohttp.
 @pytest.mark.parametrize(("path", "body"), [
     ("faults", {"count": 2}), ("faults", {"errcode": "x"}), ("interaction", {"openid": OPENID, "kind": "dance"}),
     ("interaction", {"openid": "no spaces allowed"}), ("advance", {"seconds": -5}), ("advance", [1]),
+    ("advance", {"seconds": True}), ("faults", {"errcode": -1, "paths": "media/get"}),
 ])
 async def test_control_endpoints_refuse_bad_input(http: aiohttp.ClientSession, wechat_stub: StubHandle, path: str,
                                                   body: Any) -> None:
