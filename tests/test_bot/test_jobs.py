@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -290,10 +291,8 @@ async def test_listener_stops_once_cancelled_even_if_the_cancel_was_swallowed(st
 
     async def consume() -> None:
         asyncio.current_task().cancel()  # type: ignore[union-attr]
-        try:
+        with contextlib.suppress(asyncio.CancelledError):  # swallowed, as inside redis-py
             await asyncio.sleep(0)
-        except asyncio.CancelledError:
-            pass  # swallowed, as inside redis-py
         async for _ in broker.listen():
             pass
 
