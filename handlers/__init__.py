@@ -21,6 +21,8 @@ ROUTES: dict[str, Handler] = {
     "event:pic_sysphoto": events.on_silent,
     "event:pic_weixin": events.on_silent,
     "external:paid": external.on_paid,
+    "external:review_approved": external.on_review_approved,
+    "external:review_rejected": external.on_review_rejected,
 }
 
 

@@ -57,6 +57,34 @@ class KeyBuilder:
         """Cached real-name verdict; ``digest`` is an HMAC of the inputs, never a name or ID number."""
         return f"{self.prefix}:{self.appid}:idv:{digest}"
 
+    def console_session(self, sid: str) -> str:
+        """A staff console session (user, role, schools, CSRF token); ``sid`` is the random cookie value."""
+        return f"{self.prefix}:{self.appid}:console:s:{sid}"
+
+    def console_failures(self, scope: str, who: str) -> str:
+        """Failed console logins counted per ``scope`` ("user" or "ip") for rate limiting and lockout."""
+        return f"{self.prefix}:{self.appid}:console:fail:{scope}:{who}"
+
+    def notify_bucket(self, name: str) -> str:
+        """Token bucket of one template-message sender (a broadcast), shared by every worker."""
+        return f"{self.prefix}:{self.appid}:notify:bucket:{name}"
+
+    def notify_day(self, day: str) -> str:
+        """Broadcast template sends counted per day (``YYYYMMDD``, China time) against the daily limit."""
+        return f"{self.prefix}:{self.appid}:notify:day:{day}"
+
+    def notify_pause(self) -> str:
+        """Set (with an expiry) while template sends are paused: WeChat answered 45009 (quota)."""
+        return f"{self.prefix}:{self.appid}:notify:pause"
+
+    def broadcast_slot(self, broadcast_id: int, slot: int) -> str:
+        """Which sender job holds slot ``slot`` of a broadcast (value: its token; expires if it dies)."""
+        return f"{self.prefix}:{self.appid}:bc:{broadcast_id}:slot:{slot}"
+
+    def broadcast_step(self, broadcast_id: int, slot: int, step: str) -> str:
+        """Set once per continuation or respawn of a slot, so a re-run job cannot fork the chain."""
+        return f"{self.prefix}:{self.appid}:bc:{broadcast_id}:slot:{slot}:{step}"
+
     def namespace(self) -> str:
         """Pattern covering every key of this prefix (tests clean up with it)."""
         return f"{self.prefix}:*"

@@ -354,5 +354,6 @@ broadcast_recipients = sa.Table(
     sa.Column("sent_at", UtcDateTime, nullable=True),
     sa.CheckConstraint(_in("state", RECIPIENT_STATES), name="state"),
     sa.UniqueConstraint("broadcast_id", "openid"),
-    sa.Index("ix_broadcast_recipients_broadcast_id_state", "broadcast_id", "state"),
+    # Senders claim the lowest pending ids of one broadcast: the index gives them in order.
+    sa.Index("ix_broadcast_recipients_broadcast_id_state", "broadcast_id", "state", "id"),
 )

@@ -197,7 +197,7 @@ def _broadcasts() -> None:
     )
     _index("broadcast_recipients", "msgid")
     op.create_index("ix_broadcast_recipients_broadcast_id_state", "broadcast_recipients",
-                    ["broadcast_id", "state"], unique=False)
+                    ["broadcast_id", "state", "id"], unique=False)
 
 
 def downgrade() -> None:
