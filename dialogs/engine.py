@@ -67,6 +67,7 @@ class StateSpec:
     final: bool = False
     sample: Mapping[str, Any] = field(default_factory=dict)  # data for the template check
     hint: str = ""  # template shown when an input fits nothing here (default: by ``expects``)
+    on_image: str = ""  # prepare action for a photo sent to a state that expects something else
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +225,10 @@ class Engine:
         state = self.specs[frame.dialog].state(frame.state)
         if state.expects == "auto":
             return Decision("auto", {}, state.prepare)
+        if inp.kind == "image" and (state.expects == "image" or state.on_image):
+            return Decision("image", {"media_id": inp.media_id}, state.prepare if state.expects == "image"
+                            else state.on_image)
         if state.expects == "image":
-            if inp.kind == "image":
-                return Decision("image", {"media_id": inp.media_id}, state.prepare)
             return Decision(hint="common/expect_image")
         if state.expects == "none":
             return Decision(hint=state.hint or "common/expect_nothing")

@@ -194,10 +194,10 @@ def _choice(ctx: _Ctx, step: Mapping[str, Any], nxt: str) -> None:
 def _photo(ctx: _Ctx, step: Mapping[str, Any], nxt: str) -> None:
     sid, fixed = step["id"], step["id"] + "__fixed"
     ctx.state(sid, step, expects="image", prepare="check_photo", max_retries=8)
-    ctx.state(fixed, step, expects="confirm", prepare="", hint="procedure/expect_use_fixed",
+    ctx.state(fixed, step, expects="confirm", on_image="check_photo", hint="procedure/expect_use_fixed",
               prompt_text="要使用这张调整好的照片吗？回复「确认」使用，回复「修改」重新上传。"
                           "{% if data.fixed_url %}\n原图文件下载：{{ data.fixed_url }}{% endif %}")
-    for source in (sid,):
+    for source in (sid, fixed):  # a new photo is welcome while the fixed one is on offer too
         ctx.edge("image", source, nxt, conditions=("photo_ok",), after=("show_report", "accept_photo"))
         ctx.edge("image", source, fixed, conditions=("photo_fixable",), after=("show_fixed",))
         ctx.edge("image", source, sid, after=("show_report",))

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.sql",
     "tests.fixtures.pay",
+    "tests.fixtures.procedure",
 ]

@@ -65,7 +65,7 @@ async def load_schools(db: Database) -> tuple[School, ...]:
 
 def check_actions(engine: Engine, offered: set[str]) -> list[str]:
     """Action names the dialog definitions use that no implementation offers."""
-    named = {s.prepare for spec in engine.specs.values() for s in spec.states if s.prepare}
+    named = {n for spec in engine.specs.values() for s in spec.states for n in (s.prepare, s.on_image) if n}
     named |= {spec.start for spec in engine.specs.values() if spec.start}
     return sorted(named - offered)
 
