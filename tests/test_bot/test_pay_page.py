@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, SettingsError
+from bot.render import Renderer
 from bot.sandbox.pay_keys import SandboxKeys
 from bot.services.payments.config import PayConfig, link_secret
 from bot.services.payments.errors import NotificationRejected, UnknownFee
 from bot.services.payments.fees import load_fees
 from bot.services.payments.links import LINK_TTL, LinkClaims, Sealer, TokenExpired, TokenInvalid
 from bot.services.payments.notify import transaction_of
+from bot.services.payments.service import link_intent
 from tests.fixtures.app import GradbotFactory
 from tests.fixtures.pay import STUDENT, PayWorld, pay_settings
 
@@ -149,3 +151,16 @@ def test_transactions_of_another_merchant_or_app_are_not_ours() -> None:
         assert caught.value.code == "not_ours" and caught.value.status == 400
     with pytest.raises(NotificationRejected):
         transaction_of({"resource": {**resource, "amount": {}}}, "wxA", "1900000109")
+
+
+async def test_the_link_as_text_and_as_one_article_news(pay_world: PayWorld) -> None:
+    data = pay_world.payments.dialog_data(LinkClaims(STUDENT, "photo", "photo_reverify_2"))
+    assert data["pay_amount_fen"] == 200 and data["pay_item"] == "photo_reverify_2"
+    renderer = Renderer()
+    news = renderer.message(link_intent(data))
+    assert news.kind == "news" and news.url == data["pay_url"] and news.url.startswith(pay_world.base + "/pay/")
+    assert "照片重新核验技术服务费" in news.title and "2.00" in news.description
+    text = renderer.render("pay/prompt", data=data)
+    assert data["pay_url"] in text and "2.00 元" in text
+    with pytest.raises(UnknownFee):
+        pay_world.payments.dialog_data(LinkClaims(STUDENT, "photo", "lunch"))
