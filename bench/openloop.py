@@ -142,8 +142,6 @@ async def drive(client: Client, requests: list[bytes], rate: float, count: int, 
     for i in range(count):
         if i - client.done > max_backlog:
             client.aborted_at = i
-            # Dropped once the rate is lost: not server errors, counted apart.
-            client.statuses["cancelled"] += len(tasks)
             for task in tasks:
                 task.cancel()
             break
@@ -156,7 +154,9 @@ async def drive(client: Client, requests: list[bytes], rate: float, count: int, 
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     while tasks:
-        await asyncio.gather(*list(tasks), return_exceptions=True)
+        results = await asyncio.gather(*list(tasks), return_exceptions=True)
+        # Dropped once the rate was lost: not server errors, counted apart.
+        client.statuses["cancelled"] += sum(isinstance(r, asyncio.CancelledError) for r in results)
     return time.perf_counter() - start
 
 
