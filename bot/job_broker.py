@@ -19,14 +19,20 @@ opens no second connection pool.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage
 from taskiq.message import BrokerMessage
 from taskiq_redis import RedisStreamBroker
+
+log = logging.getLogger("bot.jobs")
+LISTEN_RETRY_S = 0.5
 
 
 class GradbotStreamBroker(RedisStreamBroker):
@@ -58,13 +64,21 @@ class GradbotStreamBroker(RedisStreamBroker):
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         async with aioredis.Redis(connection_pool=self.connection_pool) as conn:
             while True:
-                reclaimed = await self._reclaim(conn)
+                try:
+                    reclaimed = await self._reclaim(conn)
+                    _raise_if_cancelled()
+                    fetched: Any = [] if reclaimed else await conn.xreadgroup(
+                        self.consumer_group_name, self.consumer_name, {self.queue_name: ">"},
+                        block=self.block, count=1)
+                except (RedisTimeoutError, RedisConnectionError) as exc:
+                    # A slow read (a busy event loop) or a Redis restart is not the end of the worker:
+                    # unacked jobs stay pending and are claimed again once Redis answers.
+                    log.warning("job stream read failed, retrying: %s", exc)
+                    await asyncio.sleep(LISTEN_RETRY_S)
+                    continue
                 _raise_if_cancelled()
                 for msg_id, fields in reclaimed:
                     yield self._message(msg_id, fields)
-                fetched: Any = await conn.xreadgroup(self.consumer_group_name, self.consumer_name,
-                                                {self.queue_name: ">"}, block=self.block, count=1)
-                _raise_if_cancelled()
                 for _stream, entries in fetched or []:
                     for msg_id, fields in entries:
                         yield self._message(msg_id, fields)
