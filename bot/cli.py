@@ -24,16 +24,28 @@ COMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Command words whose module is not the word itself (``-`` becomes ``_`` otherwise).
+MODULE_OF = {"check-photo": "photos", "profiles": "photos"}
+
+
+def build_parser(modules: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradbot", description="WeChat graduation-paperwork assistant")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS:
+    for name in modules:
         importlib.import_module(f"bot.commands.{name}").register(subparsers)
     return parser
 
 
+def modules_for(argv: Sequence[str]) -> Sequence[str]:
+    """Only the named command's module: importing all of them (the whole app) costs seconds."""
+    word = next((a for a in argv if not a.startswith("-")), "")
+    module = MODULE_OF.get(word, word.replace("-", "_"))
+    return (module,) if module in COMMANDS else COMMANDS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(modules_for(argv)).parse_args(argv)
     result = args.func(args)
     return int(result or 0)
 

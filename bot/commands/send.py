@@ -20,8 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--appid", default="")
     p.add_argument("--aes-key", default="", help="EncodingAESKey: encrypt (safe mode)")
     p.add_argument("--openid", default="oGradbotDemoStudent000000001")
-    p.add_argument("--api", default="", help="WeChat API base (stand-in) to upload --image to")
-    p.add_argument("--secret", default="", help="app secret for the stand-in, with --image")
+    p.add_argument("--api", default="", help="the WeChat stand-in's URL, where --image is uploaded first")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--text")
     what.add_argument("--image", type=Path)
@@ -46,6 +45,8 @@ async def _send(args: argparse.Namespace) -> tuple[int, object]:
     server = WeChatServer(token=args.token, appid=args.appid, aes_key=args.aes_key)
     async with aiohttp.ClientSession() as http:
         xml = await _xml(server, args, http)
+        if args.api:
+            await _tell_stand_in(http, args)
         query, body = server.sign(xml, args.openid)
         async with http.post(f"{args.url}?{query}", data=body, headers={"Content-Type": "text/xml"}) as resp:
             raw = await resp.read()
@@ -60,7 +61,7 @@ async def _xml(server: WeChatServer, args: argparse.Namespace, http: aiohttp.Cli
     if args.image is not None:
         from bot.sandbox.media import upload_as_student
 
-        media_id = await upload_as_student(http, args.api, args.appid, args.secret, args.image)
+        media_id = await upload_as_student(http, args.api, args.image)
         return server.image_xml(args.openid, media_id)
     event = str(args.event)
     if event.upper().startswith("CLICK:"):
@@ -68,3 +69,10 @@ async def _xml(server: WeChatServer, args: argparse.Namespace, http: aiohttp.Cli
     if event not in {"subscribe", "unsubscribe"}:
         raise ValueError("--event must be subscribe, unsubscribe or CLICK:KEY")
     return server.event_xml(args.openid, event)
+
+
+async def _tell_stand_in(http: aiohttp.ClientSession, args: argparse.Namespace) -> None:
+    """Real WeChat knows the student just wrote (it opens the 48-hour service window); tell the stand-in."""
+    kind = "message" if args.event is None else ("click" if args.event.upper().startswith("CLICK:") else args.event)
+    async with http.post(f"{args.api.rstrip('/')}/_stub/interaction", json={"openid": args.openid, "kind": kind}):
+        pass
