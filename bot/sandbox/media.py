@@ -6,6 +6,7 @@ the phone app. Used by ``gradbot send --image`` and the chat simulator.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import mimetypes
 from pathlib import Path
@@ -18,7 +19,7 @@ async def upload_as_student(http: aiohttp.ClientSession, api_base: str, path: Pa
     if not api_base:
         raise ValueError("--image needs --api: the WeChat stand-in's URL (gradbot wechat-stub)")
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    data = path.read_bytes()
+    data = await asyncio.to_thread(path.read_bytes)
     async with http.post(f"{api_base.rstrip('/')}/_stub/media", data=io.BytesIO(data),
                          headers={"Content-Type": content_type}) as resp:
         body = await resp.json(content_type=None)
