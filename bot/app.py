@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 import handlers
-from bot import keys
+from bot import console, keys
 from bot.config import Settings
 from bot.jobs import JobQueue
 from bot.metrics import Metrics
@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, jo
     app.router.add_get("/metrics", health.metrics)
     pay.add_pay_routes(app)
     files.add_file_routes(app)
+    console.mount(app)  # staff console sub-app at /console/ and the review-result page (docs/console.md)
     return app
 
 

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.sql",
     "tests.fixtures.pay",
     "tests.fixtures.procedure",
+    "tests.fixtures.console",
 ]
