@@ -46,6 +46,10 @@ class Settings:
     # Processes checking photos per web process; 0 checks in threads (tests, CLI); serve uses 1 when unset.
     photo_workers: int = 0
     log_json: bool = False
+    # Privacy (docs/privacy.md): photo files are deleted this many days after their procedure finished,
+    # by a run at this hour (China time) in `gradbot worker`; -1 turns the nightly run off.
+    retention_days: int = 30
+    retention_hour: int = 3
     # WeChat Pay API v3 (docs/payments.md). Payments are off while pay_mchid is empty.
     pay_mchid: str = ""
     pay_appid: str = ""  # empty: wechat_appid (the official account the students pay in)

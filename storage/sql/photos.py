@@ -28,6 +28,7 @@ class Photo:
     checks: Any
     status: str
     created_at: datetime
+    files_deleted_at: datetime | None = None
 
 
 async def add(conn: AsyncConnection, openid: str, *, procedure: str, original_sha256: str,

@@ -20,6 +20,7 @@ class Student:
     unfollowed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    erased_at: datetime | None = None
 
 
 async def ensure(conn: AsyncConnection, openid: str, at: datetime | None = None) -> None:

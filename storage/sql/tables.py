@@ -72,6 +72,7 @@ students = sa.Table(
     sa.Column("unfollowed_at", UtcDateTime, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("erased_at", UtcDateTime, nullable=True),  # the student had their data erased (docs/privacy.md)
 )
 
 identity_bindings = sa.Table(
@@ -171,6 +172,7 @@ photos = sa.Table(
     sa.Column("checks", JsonDoc, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("files_deleted_at", UtcDateTime, nullable=True),  # retention removed the files; checks stay
     sa.CheckConstraint(_in("status", PHOTO_STATUSES), name="status"),
 )
 
