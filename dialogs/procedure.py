@@ -200,7 +200,7 @@ def _photo(ctx: _Ctx, step: Mapping[str, Any], nxt: str) -> None:
     for source in (sid, fixed):  # a new photo is welcome while the fixed one is on offer too
         ctx.edge("image", source, nxt, conditions=("photo_ok",), after=("show_report", "accept_photo"))
         ctx.edge("image", source, fixed, conditions=("photo_fixable",), after=("show_fixed",))
-        ctx.edge("image", source, sid, after=("show_report",))
+        ctx.edge("image", source, sid, after=("show_report", "explain"))
     ctx.edge("yes", fixed, nxt, after=("accept_fixed",))
     ctx.edge("no", fixed, sid)
 

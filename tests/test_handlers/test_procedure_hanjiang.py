@@ -85,3 +85,19 @@ async def test_a_rejection_sends_the_student_back_to_the_photo_step(make_world: 
                               procedure="hanjiang_photo_2025")
     assert any("照片背景不均匀" in s and "毕业照" in s for s in said), said
     assert await student.where() == "hanjiang_photo_2025/photo"
+
+
+async def test_photo_download_errors_get_a_clear_answer_and_the_step_stays(make_world: WorldFactory) -> None:
+    world = await make_world(china_time("2025-04-01T10:00:00"))
+    student = world.student("oHanjiang_MediaErrors_000001")
+    await _through_requirements(world, student)
+    await student.send("同意")
+    await student.send("ab12cd34ef")
+    reply = await student.image("NO_SUCH_MEDIA_ID_0000000000000000")  # 40007 at the stand-in
+    assert "过期" in reply and await student.where() == "hanjiang_photo_2025/photo", student.dump()
+    media = await world.photo(phone_photo())
+    await world.stub.faults(-1, count=10, paths=("media/get",))  # system busy on every retry
+    reply = await student.image(media)
+    assert "没能下载" in reply and await student.where() == "hanjiang_photo_2025/photo", student.dump()
+    reply = await student.send("好的")
+    assert "需要发送一张照片" in reply
