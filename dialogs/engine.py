@@ -23,8 +23,9 @@ from dialogs.session import Frame
 from dialogs.spec import Intent, Say
 
 Expects = Literal["text", "choice", "confirm", "image", "none", "auto"]
-YES_WORDS = frozenset({"确认", "确定", "是", "是的", "对", "好", "好的", "同意", "1", "y", "yes", "ok"})
-NO_WORDS = frozenset({"修改", "否", "不", "不是", "不对", "不同意", "重填", "2", "n", "no"})
+YES_WORDS = frozenset({"确认", "确定", "是", "是的", "对", "好", "好的", "同意", "1", "y", "yes", "ok",
+                       "使用这张", "使用", "用这张"})
+NO_WORDS = frozenset({"修改", "否", "不", "不是", "不对", "不同意", "重填", "2", "n", "no", "重新上传", "重拍"})
 TRIGGERS: dict[str, tuple[str, ...]] = {
     "text": ("text",),
     "choice": ("choose", "text"),
