@@ -21,6 +21,8 @@ COMMANDS = (
     "schools",
     "pay_sandbox",
     "orders",
+    "staff",
+    "broadcast",
 )
 
 

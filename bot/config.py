@@ -69,6 +69,8 @@ class Settings:
     broadcast_rate: int = 20  # messages per second for a broadcast that names no rate
     broadcast_daily_limit: int = 90_000  # broadcast template sends per day (WeChat's quota: 100 000)
     broadcast_senders: int = 2  # sender jobs per broadcast, sharing its rate
+    # A dead sender's claimed batch is retried after this; far below WeChat's 10-minute client_msg_id window.
+    broadcast_lease_s: float = 30.0
 
     @property
     def safe_mode(self) -> bool:

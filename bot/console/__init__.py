@@ -44,7 +44,7 @@ def create_console(parent: web.Application) -> web.Application:
     add("POST", "/broadcasts", views_broadcasts.submit)
     add("GET", r"/broadcasts/{broadcast_id}", views_broadcasts.show)
     add("GET", r"/broadcasts/{broadcast_id}/status.json", views_broadcasts.status)
-    add("POST", r"/broadcasts/{broadcast_id}/{action}", views_broadcasts.control)
+    add("POST", r"/broadcasts/{broadcast_id}/{action}", views_broadcasts.control_view)
     add("GET", "/windows", views_windows.index)
     add("POST", "/windows", views_windows.save)
     app.router.add_static("/static/", STATIC)

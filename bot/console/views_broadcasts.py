@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.console.base import console_of, form_of, record, render, session_of, staff
+from bot.console.base import console_of, form_of, render, session_of, staff
 from bot.console.state import Console
-from bot.services.notify.broadcast import STAGE_TITLES, BroadcastError, Draft, create, preview
+from bot.services.notify.broadcast import CONTROLS, STAGE_TITLES, BroadcastError, Draft, control, create, preview
 from bot.services.notify.limiter import CHINA
 from bot.services.notify.runner import QUOTA
 from storage.sql import broadcasts, schools
@@ -119,28 +119,18 @@ async def status(request: web.Request) -> web.StreamResponse:
     return web.json_response({**progress.to_json(), "report": report}, headers={"Cache-Control": "no-store"})
 
 
-TRANSITIONS = {"cancel": ("cancelled", ("scheduled", "sending", "paused")),
-               "pause": ("paused", ("scheduled", "sending")), "resume": ("sending", ("paused",))}
-
-
 @staff("admin")
-async def control(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
+async def control_view(request: web.Request) -> web.StreamResponse:
+    console, session = console_of(request), session_of(request)
     broadcast_id, action = _broadcast_id(request), request.match_info["action"]
-    if action not in TRANSITIONS:
+    if action not in CONTROLS:
         raise web.HTTPNotFound()
-    state, expected = TRANSITIONS[action]
     async with console.db.begin() as conn:
-        b = await broadcasts.get(conn, broadcast_id)
-        if b is None:
+        if await broadcasts.get(conn, broadcast_id) is None:
             raise web.HTTPNotFound()
-        if action == "resume" and b.send_at > utcnow():
-            state = "scheduled"
-        changed = await broadcasts.set_state(conn, broadcast_id, state, expected=expected,
-                                             reason="manual" if action == "pause" else None)
-    if not changed:
+        state = await control(conn, broadcast_id, action, actor=session.user, now=utcnow())
+    if state is None:
         raise web.HTTPConflict(text="当前状态下不能执行这个操作。")
-    await record(request, f"broadcast.{action}", broadcast_id=broadcast_id)
     if action == "resume":
         await console.start_broadcast(broadcast_id)
     raise web.HTTPFound(f"/console/broadcasts/{broadcast_id}")

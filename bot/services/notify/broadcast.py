@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.services.notify.limiter import CHINA
 from bot.services.notify.templates import TemplateConfig, TemplateSpec
-from storage.sql import broadcasts, schools, stages, windows
+from storage.sql import audit, broadcasts, schools, stages, windows
 from storage.sql.broadcasts import Broadcast
 from storage.sql.stages import Audience
 
@@ -150,3 +150,25 @@ def _reminder_draft(window: windows.Window, days: int, when: datetime, rate: int
     title = f"自动提醒：{titles.get(window.procedure, window.procedure)} 截止前 {days} 天"
     message = f"距截止还有{days}天，请尽快办理" if days else "今天截止，请尽快办理"
     return Draft(title, window.remind_template or "", audience, {"message": message}, when, rate)
+
+
+# What an admin may do to a broadcast, and from which states.
+CONTROLS = {"cancel": ("cancelled", ("scheduled", "sending", "paused")),
+            "pause": ("paused", ("scheduled", "sending")), "resume": ("sending", ("paused",))}
+
+
+async def control(conn: AsyncConnection, broadcast_id: int, action: str, *, actor: str, now: datetime) -> str | None:
+    """Pause, resume or cancel (audited); the new state, or None when the current state does not allow it.
+    A resumed broadcast whose time has not come goes back to ``scheduled``; the caller starts senders."""
+    state, expected = CONTROLS[action]
+    found = await broadcasts.get(conn, broadcast_id)
+    if found is None:
+        return None
+    if action == "resume" and found.send_at > now:
+        state = "scheduled"
+    if not await broadcasts.set_state(conn, broadcast_id, state, expected=expected,
+                                      reason="manual" if action == "pause" else None):
+        return None
+    await audit.record(conn, actor=actor, action=f"broadcast.{action}", openid=None, at=now,
+                       details={"broadcast_id": broadcast_id})
+    return state

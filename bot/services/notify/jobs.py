@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -71,7 +72,8 @@ class NotifyWorker:
     def runner(self) -> Runner:
         return Runner(self.api, self.db, self.limiter, Slots(self.redis, self.keys), self.templates, self.metrics,
                       partial(kick_sender, self.broker), senders=self.settings.broadcast_senders,
-                      daily_limit=self.settings.broadcast_daily_limit)
+                      daily_limit=self.settings.broadcast_daily_limit,
+                      lease=timedelta(seconds=self.settings.broadcast_lease_s))
 
     async def close(self) -> None:
         if "db" in self.__dict__:

@@ -36,7 +36,6 @@ log = logging.getLogger("bot.notify")
 
 SLICE_S = 15.0  # a sender job works this long, then queues its continuation
 WAIT_SLICE_S = 120.0  # ... or this long while only waiting (scheduled, paused by quota)
-LEASE = timedelta(seconds=30)  # a claimed batch stays with its sender this long
 BATCH_SECONDS = 2.0  # one claim holds about this much sending at the broadcast's rate
 MAX_ATTEMPTS = 5  # tries per recipient for transient failures (-1, timeouts)
 RESPAWN_EVERY_S = 3.0
@@ -109,6 +108,7 @@ class Runner:
     senders: int = 2
     concurrency: int = 32
     daily_limit: int = 90_000
+    lease: timedelta = timedelta(seconds=30)  # a claimed batch stays with its sender this long
     poll: float = 0.5
     # One local token store per broadcast, kept across batches so no fetched token goes unused.
     gates: dict[int, TokenGate] = field(default_factory=dict)
@@ -181,7 +181,7 @@ class Runner:
     async def _batch(self, b: Broadcast, token: str, now: datetime) -> str:
         size = max(10, min(2000, int(b.rate * BATCH_SECONDS)))
         async with self.db.begin() as conn:
-            rows = await broadcasts.claim(conn, b.id, worker=token, limit=size, now=now, lease=LEASE)
+            rows = await broadcasts.claim(conn, b.id, worker=token, limit=size, now=now, lease=self.lease)
             if not rows and not await broadcasts.has_pending(conn, b.id):
                 await broadcasts.set_state(conn, b.id, "done", expected=("sending",))
                 log.info("broadcast %d done", b.id)
