@@ -22,7 +22,6 @@ from tests.fixtures.app import Clock, GradbotFactory
 from tests.fixtures.pay import eventually
 from tests.fixtures.wechat import StubHandle
 
-
 LATE = "oLateReply_Student_000000001"
 
 
