@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc -a -x /usr/bin/pdftoppm || { apt-get update -qq && apt-get install -y -qq fonts-noto-cjk poppler-utils; }  # PDFs (docs/procedures.md)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)

@@ -18,7 +18,7 @@ from bot.pipeline import Dispatch, FollowUps, Pipeline
 from bot.render import Renderer
 from bot.services.container import Services, open_services
 from bot.tasks import TaskSet
-from bot.web import callback, files, health, pay
+from bot.web import callback, documents, files, health, pay
 from storage.base import SessionStore
 from storage.keys import KeyBuilder
 from storage.memory import MemorySessionStore
@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, jo
     app.router.add_get("/metrics", health.metrics)
     pay.add_pay_routes(app)
     files.add_file_routes(app)
+    documents.add_document_routes(app)  # generated PDFs and the upload page (docs/procedures.md)
     console.mount(app)  # staff console sub-app at /console/ and the review-result page (docs/console.md)
     return app
 

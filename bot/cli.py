@@ -16,6 +16,7 @@ COMMANDS = (
     "photos",
     "send",
     "dialogs",
+    "procedures",
     "db",
     "students",
     "schools",

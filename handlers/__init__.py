@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.wechat.inbound import Inbound
-from handlers import dialog, events, external, text
+from handlers import dialog, events, external, text, uploads
 from handlers.base import Context, Handler, Outcome
 
 # Keys are Inbound.label values: the message type, or "event:<name>".
@@ -23,6 +23,7 @@ ROUTES: dict[str, Handler] = {
     "external:paid": external.on_paid,
     "external:review_approved": external.on_review_approved,
     "external:review_rejected": external.on_review_rejected,
+    "external:uploaded": uploads.on_uploaded,
 }
 
 

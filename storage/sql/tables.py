@@ -156,6 +156,7 @@ procedures = sa.Table(
     sa.Column("state", sa.String(32), nullable=False),
     sa.Column("next_step", sa.String(200), nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("answers", JsonDoc, nullable=True),  # what the student entered (migration 0004)
 )
 
 photos = sa.Table(
@@ -358,4 +359,25 @@ broadcast_recipients = sa.Table(
     sa.UniqueConstraint("broadcast_id", "openid"),
     # Senders claim the lowest pending ids of one broadcast: the index gives them in order.
     sa.Index("ix_broadcast_recipients_broadcast_id_state", "broadcast_id", "state", "id"),
+)
+
+# --- procedure documents: uploads and generated PDFs (migration 0004) ----------------------------
+
+DOCUMENT_SOURCES = ("chat", "link", "generated")
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    _student_fk(),
+    sa.Column("procedure", sa.String(32), nullable=False),
+    sa.Column("slot", sa.String(32), nullable=False),  # the dialog state that asked for it
+    sa.Column("title", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=True),  # the choice made in a "one of" group
+    sa.Column("sha256", sa.String(64), nullable=False),  # the file in the content-addressed store
+    sa.Column("content_type", sa.String(64), nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(_in("source", DOCUMENT_SOURCES), name="source"),
 )
