@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from xml.etree.ElementTree import Element, ParseError, fromstring
 from xml.parsers.expat import ExpatError
 
 from wechatpy import parse_message
@@ -61,11 +62,54 @@ def parse_inbound(xml: str) -> Inbound:
     xml = sanitize(xml)
     if not xml.lstrip().startswith("<"):
         raise CallbackRejected("not_xml", status=400)
+    fast = _plain_text(xml)
+    if fast is not None:
+        return fast
     try:
         message = parse_message(xml)
     except (ExpatError, ValueError, KeyError, TypeError) as exc:
         raise CallbackRejected("malformed", status=400) from exc
     return _from_wechatpy(message)
+
+
+def _plain_text(xml: str) -> Inbound | None:
+    """A text message in its ordinary shape, read with ElementTree instead of xmltodict + wechatpy.
+
+    That path was ~12 % of a worker's CPU (bench/profile). Anything unusual (attributes, nesting,
+    repeated fields, comments, odd numbers, other types) returns None and goes through wechatpy, so
+    the result is always what wechatpy would give: whitespace stripped, absent fields empty.
+    """
+    if not xml.startswith("<xml>") or "<!--" in xml:
+        return None
+    try:
+        # sanitize() has refused DOCTYPE/ENTITY declarations, as for wechatpy's own expat parse;
+        # defusedxml would cost 90 µs a message against 25 µs for this.
+        root = fromstring(xml)  # noqa: S314
+    except ParseError:
+        return None
+    fields = _flat_fields(root)
+    if fields is None or fields.get("MsgType", "").lower() != "text":
+        return None
+    openid, created, msg_id = fields.get("FromUserName", ""), fields.get("CreateTime", ""), fields.get("MsgId", "0")
+    if not (openid and _digits(created, 10) and _digits(msg_id, 19)):
+        return None
+    return Inbound(openid=openid, account=fields.get("ToUserName", ""), kind="text", create_time=int(created),
+                   msg_id=int(msg_id), content=fields.get("Content", ""))
+
+
+def _flat_fields(root: Element) -> dict[str, str] | None:
+    if root.tag != "xml" or root.attrib:
+        return None
+    fields: dict[str, str] = {}
+    for child in root:
+        if child.attrib or len(child) or child.tag in fields:
+            return None
+        fields[child.tag] = (child.text or "").strip()
+    return fields
+
+
+def _digits(text: str, most: int) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= most
 
 
 def _text(value: Any) -> str:
