@@ -5,6 +5,8 @@
     python -m bench pipeline --rounds 7 --duration 10 -c 32
     python -m bench report bench/results/2026-11-24-pipeline.json   # tables of a past run again
     python -m bench profile [--safe]     # py-spy: where one gradbot worker's CPU goes under load
+    python -m bench engine               # dialog engine: time per step, models, FIFO on 2 workers
+    python -m bench ab BEFORE AFTER      # the same load on two copies of the tree, interleaved
 
 Results go to bench/results/<date>-pipeline.json; method and figures are in docs/benchmarks.md.
 """
@@ -76,8 +78,26 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from bench import profile
 
-    print(profile.run(workers=args.workers, safe=args.safe, duration=args.duration))
+    out_dir = Path(args.out_dir) if args.out_dir else None
+    print(profile.run(workers=args.workers, safe=args.safe, duration=args.duration, out_dir=out_dir))
     return 0
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    from bench import engine
+
+    res = engine.run(args.steps, args.students, args.bursts, not args.no_fifo)
+    out = Path(args.out) if args.out else _out_path(None).with_name(f"{dt.date.today().isoformat()}-engine.json")
+    out.write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in res.items() if k != "meta"}, indent=1, ensure_ascii=False))
+    print(f"load {res['meta']['loadavg_start']} -> {res['meta']['loadavg_end']}; results: {out}")
+    return 0
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    from bench import ab
+
+    return ab.main(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +123,25 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--workers", type=int, default=1)
     f.add_argument("--safe", action="store_true")
     f.add_argument("--duration", type=float, default=15.0)
+    f.add_argument("--out-dir", help="where the profile text and stacks go (default bench/results)")
     f.set_defaults(func=cmd_profile)
+    e = sub.add_parser("engine", help="dialog engine: time per step, models, FIFO on 2 workers (bench/engine.py)")
+    e.add_argument("--steps", type=int, default=10_000)
+    e.add_argument("--students", type=int, default=200)
+    e.add_argument("--bursts", type=int, default=100)
+    e.add_argument("--no-fifo", action="store_true", help="skip the 2-worker FIFO part")
+    e.add_argument("--out", help="results file (default bench/results/<date>-engine.json)")
+    e.set_defaults(func=cmd_engine)
+    b = sub.add_parser("ab", help="before/after: two copies of the source tree, interleaved (bench/ab.py)")
+    b.add_argument("before")
+    b.add_argument("after")
+    b.add_argument("--rounds", type=int, default=6)
+    b.add_argument("--duration", type=float, default=6.0)
+    b.add_argument("--workers", type=int, default=1)
+    b.add_argument("--safe", action="store_true")
+    b.add_argument("-c", "--connections", type=int, default=32)
+    b.add_argument("--out", help="write the raw runs as JSON")
+    b.set_defaults(func=cmd_ab)
     r = sub.add_parser("report", help="print the tables of a results file")
     r.add_argument("file")
     r.set_defaults(func=cmd_report)
