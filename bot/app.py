@@ -7,16 +7,20 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from aiohttp import web
 
 import handlers
-from bot import console, keys
+from bot import console, keys, logs
 from bot.config import Settings
 from bot.jobs import JobQueue
 from bot.metrics import Metrics
 from bot.pipeline import Dispatch, FollowUps, Pipeline
 from bot.render import Renderer
 from bot.services.container import Services, open_services
+from bot.services.privacy import seal_sessions
 from bot.tasks import TaskSet
 from bot.web import callback, documents, files, health, pay
 from storage.base import SessionStore
@@ -30,21 +34,24 @@ DISPATCH: web.AppKey[Dispatch] = web.AppKey("dispatch")
 
 def redis_client(settings: Settings) -> aioredis.Redis:
     # socket_timeout must exceed the BLPOP slice of a waiting turn (0.5 s).
+    # One immediate retry on a dropped connection (every pooled one is stale after a Redis restart), none
+    # on a timeout: a hung Redis must fail within the reply budget (docs/operations.md, faults).
     return aioredis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=1,
-                                   health_check_interval=30)
+                                   health_check_interval=30, retry=Retry(NoBackoff(), 1, (RedisConnectionError,)))
 
 
 def session_store(settings: Settings, client: aioredis.Redis | None) -> SessionStore:
     if client is None:
         return MemorySessionStore(session_ttl=settings.session_ttl, dedup_ttl=settings.dedup_ttl)
-    return RedisSessionStore(client, KeyBuilder(settings.redis_prefix, settings.wechat_appid),
-                             session_ttl=settings.session_ttl, dedup_ttl=settings.dedup_ttl,
-                             lease_ms=settings.lock_lease_ms)
+    return seal_sessions(settings, RedisSessionStore(client, KeyBuilder(settings.redis_prefix, settings.wechat_appid),
+                                                     session_ttl=settings.session_ttl, dedup_ttl=settings.dedup_ttl,
+                                                     lease_ms=settings.lock_lease_ms))
 
 
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, jobs: FollowUps | None = None,
                services: Services | None = None, dispatch: Dispatch = handlers.dispatch) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
+    logs.install(app)  # request ids on every log line and response (bot/logs.py)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.METRICS] = Metrics()

@@ -24,6 +24,7 @@ COMMANDS = (
     "orders",
     "staff",
     "broadcast",
+    "retention",
 )
 
 

@@ -28,6 +28,7 @@ from bot.metrics import Metrics
 from bot.privacy import mask_openid
 from bot.render import Renderer
 from bot.services.notify.jobs import register as register_notify_jobs
+from bot.services.retention import register as register_retention
 from bot.tasks import TaskSet
 from bot.wechat import errors
 from bot.wechat.api import WeChatAPI
@@ -65,7 +66,7 @@ class Outbox:
     renderer: Renderer
     metrics: Metrics
     poll: float = 0.1
-    rounds: tuple[float, ...] = (2.0,)  # extra waits before re-sending after the client's own retries
+    rounds: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0)  # re-send waits after the client's retries: ~1 min of outage
 
 
 # -- the jobs ----------------------------------------------------------------------------------
@@ -167,6 +168,7 @@ def build_broker(settings: Settings, *, client: aioredis.Redis | None = None,
     broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, partial(_open, settings, outbox_options))
     broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, _close)
     register_notify_jobs(broker, settings)  # template messages and broadcasts (bot/services/notify/jobs.py)
+    register_retention(broker, settings)  # nightly deletion of photo files (bot/services/retention.py)
     return broker
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dialogs import bind, link_school
+from dialogs import bind, erase, link_school
 from dialogs.engine import DialogSpec, Engine
 from dialogs.procedure import Procedure, compile_procedure, load_procedure
 
-SPECS: tuple[DialogSpec, ...] = (bind.SPEC, link_school.SPEC)
+SPECS: tuple[DialogSpec, ...] = (bind.SPEC, link_school.SPEC, erase.SPEC)
 BUILTIN_PROCEDURES = Path(__file__).parent / "procedures"
 
 

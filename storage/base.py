@@ -54,6 +54,9 @@ class SessionStore(Protocol):
     async def peek(self, openid: str) -> bytes | None:
         """The saved record, read without taking a turn (lookups, status pages)."""
 
+    async def delete(self, openid: str) -> int:
+        """Forget the student's record and cached replies (erasure); how many keys went."""
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...

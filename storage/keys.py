@@ -85,6 +85,10 @@ class KeyBuilder:
         """Set once per continuation or respawn of a slot, so a re-run job cannot fork the chain."""
         return f"{self.prefix}:{self.appid}:bc:{broadcast_id}:slot:{slot}:{step}"
 
+    def retention_run(self, day: str) -> str:
+        """Set by the worker that runs the nightly retention of day ``YYYYMMDD`` (one run per night)."""
+        return f"{self.prefix}:{self.appid}:retention:{day}"
+
     def namespace(self) -> str:
         """Pattern covering every key of this prefix (tests clean up with it)."""
         return f"{self.prefix}:*"

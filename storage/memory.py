@@ -70,6 +70,13 @@ class MemorySessionStore:
     async def peek(self, openid: str) -> bytes | None:
         return self._get(self._records, openid)
 
+    async def delete(self, openid: str) -> int:
+        """Forget the record and the cached replies (in-flight markers stay, as in the Redis store)."""
+        gone = [k for k, (v, _) in self._dedup.items() if k[0] == openid and v != IN_FLIGHT]
+        for key in gone:
+            del self._dedup[key]
+        return len(gone) + (self._records.pop(openid, None) is not None)
+
     async def ping(self) -> bool:
         return True
 

@@ -68,6 +68,15 @@ redis.call('EXPIRE', nxt, 60)
 return 1
 """
 
+# Deletes each cached reply unless it is the in-flight marker (atomic per key; one hash tag, so one slot).
+_FORGET = """
+local n = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) ~= ARGV[1] then n = n + redis.call('DEL', k) end
+end
+return n
+"""
+
 
 class RedisSessionStore:
     def __init__(self, client: aioredis.Redis, keys: KeyBuilder, *, session_ttl: int, dedup_ttl: int,
@@ -82,6 +91,7 @@ class RedisSessionStore:
         self._begin = client.register_script(_BEGIN)
         self._advance = client.register_script(_ADVANCE)
         self._commit = client.register_script(_COMMIT)
+        self._forget = client.register_script(_FORGET)
 
     async def begin(self, openid: str, message_key: str, wait: float) -> Begin:
         try:
@@ -159,6 +169,22 @@ class RedisSessionStore:
             raise StoreUnavailable(str(exc)) from exc
         return value
 
+    async def delete(self, openid: str) -> int:
+        """Forget the student: the session record and cached replies (erasure; docs/privacy.md).
+
+        Replies still in flight stay, so a WeChat retry of a message being handled now is not run twice.
+        Call it while holding the student's turn, or a step in progress may write the record again.
+        """
+        pattern = _glob_escape(self.keys.dedup(openid, "")) + "*"
+        try:
+            replies = [k async for k in self.client.scan_iter(match=pattern, count=200)]
+            gone = int(await self.client.delete(self.keys.session(openid)))
+            if replies:
+                gone += int(await self._forget(keys=replies, args=[IN_FLIGHT]))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return gone
+
     async def ping(self) -> bool:
         try:
             return bool(await self.client.ping())
@@ -172,3 +198,7 @@ class RedisSessionStore:
 def _as_bytes(value: object) -> bytes | None:
     """redis-py types replies as bytes | str; this client never decodes responses."""
     return value if isinstance(value, bytes) else None
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

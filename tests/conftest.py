@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.pay",
     "tests.fixtures.procedure",
     "tests.fixtures.console",
+    "tests.fixtures.faults",
 ]

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.config import Settings, SettingsError
+from bot.logs import setup_logging
 
 log = logging.getLogger("bot.serve")
 
@@ -29,7 +30,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()
         # Photo checks run in a process pool so a 12 MP decode never stalls the event loop.
@@ -61,6 +61,7 @@ def _stop(procs: Sequence[multiprocessing.process.BaseProcess]) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, access_log: bool) -> None:
+    setup_logging(settings)  # here, not in run(): spawned worker processes start with bare logging
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.commands import students_privacy
 from bot.config import Settings, SettingsError
 from bot.records import open_database
 from storage.sql import identity, links, migrate, procedures, students, verifications
@@ -29,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("openid")
     show.add_argument("--json", action="store_true", help="print the contract JSON")
     show.set_defaults(func=run_show)
+    students_privacy.add_subcommands(sub)  # erase, export (docs/privacy.md)
 
 
 def run_show(args: argparse.Namespace) -> int:

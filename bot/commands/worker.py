@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from bot.config import Settings, SettingsError
 from bot.jobs import JOB_TIMEOUT_S, RECLAIM_AFTER_S, build_broker, running_worker
+from bot.logs import setup_logging
 from bot.metrics import Metrics
 
 log = logging.getLogger("bot.jobs")
@@ -29,12 +30,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"gradbot worker: {exc}", file=sys.stderr)
         return 2
+    setup_logging(settings)
     if settings.memory_state:
         print("gradbot worker: GRADBOT_REDIS_URL=memory:// runs jobs inside `gradbot serve`; "
               "a separate worker needs redis://", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -23,6 +22,7 @@ from bot.services.payments.config import link_secret
 from bot.services.payments.fees import load_fees
 from bot.services.payments.links import Sealer
 from bot.services.photos import process_pool, profiles_from_env
+from bot.services.privacy import Privacy, PrivacyActions, verification_secret
 from bot.services.procedure_actions import ProcedureActions
 from bot.services.schools import School, SchoolIndex, load_catalogue
 from bot.wechat.api import WeChatAPI
@@ -87,14 +87,15 @@ async def open_services(settings: Settings, client: aioredis.Redis | None, rende
         if executor is not None:
             stack.callback(executor.shutdown, cancel_futures=True)
         codec = pii_codec(settings)
-        secret = hashlib.sha256(codec.keyring.lookup_hash("identity-cache").encode()).digest()
+        secret = verification_secret(codec)
         store: KeyValueStore = MemoryKeyValue() if client is None else RedisKeyValue(client, keys)
         records = RecordActions(db, codec, CachingVerifier(SandboxVerifier(), store, secret),
                                 school_index(await load_schools(db)), clock)
         files, sealer = FileStore.under(settings.data_dir), Sealer(link_secret(settings))
         procs = ProcedureActions(db, {p.name: p for p in procedures}, profiles_from_env(), files, wechat, sealer,
                                  load_fees(), settings.public_url, renderer, clock, executor)
-        actions = CompositeActions(records, procs)
+        privacy = PrivacyActions(Privacy(db, codec, files, client, keys, secret, clock))
+        actions = CompositeActions(records, procs, privacy)
         missing = check_actions(engine, actions.names())
         if missing:
             raise RuntimeError(f"dialogs name actions nobody implements: {', '.join(missing)}")

@@ -8,12 +8,14 @@ import json
 import redis.asyncio as aioredis
 
 from bot.config import Settings
+from bot.records import data_keyring
 from bot.wechat.inbound import Inbound
 from dialogs.session import SessionRecord
 from dialogs.spec import say
 from handlers.base import Context, Outcome
 from storage.keys import KeyBuilder
 from storage.redis import RedisSessionStore
+from storage.sealed import open_record
 from tests.fixtures.app import Gradbot, GradbotFactory
 
 
@@ -33,7 +35,7 @@ class SlowRecorder:
 
 async def _record(redis_client: aioredis.Redis, settings: Settings, openid: str) -> SessionRecord:
     raw = await redis_client.get(KeyBuilder(settings.redis_prefix, settings.wechat_appid).session(openid))
-    return SessionRecord.loads(raw)
+    return SessionRecord.loads(open_record(data_keyring(settings), openid, raw))  # records are sealed at rest
 
 
 async def test_three_concurrent_deliveries_run_the_handler_once_and_get_the_same_reply(
