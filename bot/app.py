@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 
 import redis.asyncio as aioredis
+from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from aiohttp import web
 
 import handlers
 from bot import console, keys, logs
