@@ -29,17 +29,21 @@ class CallbackRejected(Exception):
 
 
 def sha1_signature(*parts: str) -> str:
-    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()  # noqa: S324 - WeChat's protocol
+    # surrogatepass: a query string may decode to lone surrogates; it must fail the check, not raise.
+    joined = "".join(sorted(parts)).encode("utf-8", "surrogatepass")
+    return hashlib.sha1(joined).hexdigest()  # noqa: S324 - WeChat's protocol
 
 
 def check_signature(token: str, signature: str, timestamp: str, nonce: str, *extra: str) -> None:
     expected = sha1_signature(token, timestamp, nonce, *extra)
-    if not signature or not hmac.compare_digest(expected, signature.lower()):
+    # Bytes: compare_digest refuses non-ASCII str (TypeError, found by bench/fuzz.py).
+    given = signature.lower().encode("utf-8", "surrogatepass")
+    if not signature or not hmac.compare_digest(expected.encode("ascii"), given):
         raise CallbackRejected("signature")
 
 
 def check_timestamp(timestamp: str, now: float, window: int) -> None:
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit()):  # "²".isdigit() is True, int("²") raises
         raise CallbackRejected("timestamp")
     if abs(now - int(timestamp)) > window:
         raise CallbackRejected("stale")

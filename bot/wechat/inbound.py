@@ -67,7 +67,7 @@ def parse_inbound(xml: str) -> Inbound:
         return fast
     try:
         message = parse_message(xml)
-    except (ExpatError, ValueError, KeyError, TypeError) as exc:
+    except (ExpatError, ValueError, KeyError, TypeError, AttributeError) as exc:  # nested fields: AttributeError
         raise CallbackRejected("malformed", status=400) from exc
     return _from_wechatpy(message)
 
