@@ -28,6 +28,7 @@ class _Ctx:
     transitions: list[TransitionSpec] = field(default_factory=list)
     templates: dict[str, str] = field(default_factory=dict)
     locked: bool = False  # past a locking confirm step: no back, no cancel
+    after_wait: bool = False  # the next step's first state may not go back into a wait (payment, review)
     samples: dict[str, Any] = field(default_factory=dict)  # answers of earlier steps, for template checks
 
     def prompt(self, state: str, text: str | None) -> str:
@@ -43,6 +44,8 @@ class _Ctx:
             kw.setdefault("prompt", self.prompt(name, text))
         if self.locked:
             kw.update(back=False, cancel=False)
+        if self.after_wait and kw.get("expects") != "auto":
+            kw["back"], self.after_wait = False, False
         kw["sample"] = {**self.samples, **kw.get("sample", {})}
         self.states.append(StateSpec(name, **kw))
 
@@ -140,6 +143,7 @@ def _pay(ctx: _Ctx, step: Mapping[str, Any], nxt: str) -> None:
     ctx.edge("auto", sid, wait, conditions=("ok",), after=("show_pay_link",))
     ctx.edge("auto", sid, wait, after=("explain",))
     ctx.edge("paid", wait, nxt, after=("forget_pay_link",))
+    ctx.after_wait = True
 
 
 def _review(ctx: _Ctx, step: Mapping[str, Any], nxt: str) -> None:
@@ -154,6 +158,7 @@ def _review(ctx: _Ctx, step: Mapping[str, Any], nxt: str) -> None:
     back_to = ctx.entry(step["on_reject"]) if step.get("on_reject") else sid
     ctx.edge("review_rejected", wait, back_to, conditions=("can_reapply",), after=("note_rejection",))
     ctx.edge("review_rejected", wait, closed)
+    ctx.after_wait = True
 
 
 def _done(ctx: _Ctx, step: Mapping[str, Any], nxt: str) -> None:

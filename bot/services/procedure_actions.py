@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bot.privacy import mask_openid
 from bot.render import Renderer
 from bot.services.actions import refused
@@ -247,8 +249,9 @@ class ProcedureActions:
             earlier = [r for r in await reviews.for_student(conn, call.openid)
                        if r.procedure == call.dialog and r.state == "rejected"]
         limit = int(self.step_of(call).get("reapply_limit", 99))
+        rejections = max(len(earlier), int(call.data.get("rejections", 0)))  # SQL outlives the session
         return {"ok": True, "review_id": review_id, "reapply_limit": limit,
-                "keep": {"rejections": len(earlier), "reapply_limit": limit}}
+                "keep": {"rejections": rejections, "reapply_limit": limit}}
 
     async def lock_procedure(self, effect: Effect, call: Call) -> None:
         async with self.db.begin() as conn:
@@ -265,7 +268,11 @@ class ProcedureActions:
 
     async def status(self, openid: str) -> list[ProcedureStatus]:
         async with self.db.read() as conn:
-            saved = {p.name: p.state for p in await procedures.for_student(conn, openid)}
+            return await self.status_in(conn, openid)
+
+    async def status_in(self, conn: AsyncConnection, openid: str) -> list[ProcedureStatus]:
+        """Status lines inside the caller's read (CompositeActions.status shares one for every part)."""
+        saved = {p.name: p.state for p in await procedures.for_student(conn, openid)}
         return [_status(proc, saved[name]) for name, proc in self.procedures.items() if name in saved]
 
 

@@ -24,7 +24,8 @@ def resume_state(proc: Procedure, state: str, answers: Mapping[str, Any]) -> str
 
     Finished: the last PDF again (a fresh link), else the done text. Waiting for a review: that
     wait; waiting for a payment or a PDF's release: that step again (a fresh link, the date
-    re-checked). Past a locking confirm: the step it stopped in, since nothing before it may change.
+    re-checked). Past a locking confirm, a payment or a review: the step it stopped in, since
+    nothing before it may change (or be paid or reviewed again).
     Anything else starts again with the answers kept.
     """
     if state == "done":
@@ -37,6 +38,12 @@ def resume_state(proc: Procedure, state: str, answers: Mapping[str, Any]) -> str
         return None
     if state.endswith("__wait"):
         return state if step["type"] in ("review", "check") else str(step["id"])
-    if answers.get("locked"):
+    if answers.get("locked") or _past_a_milestone(proc, str(step["id"])):
         return str(step["id"])
     return None
+
+
+def _past_a_milestone(proc: Procedure, step_id: str) -> bool:
+    """A payment or a review lies behind this step: durable facts the student must not redo."""
+    ids = [s["id"] for s in proc.steps]
+    return any(s["type"] in ("pay", "review") for s in proc.steps[:ids.index(step_id)])
