@@ -13,7 +13,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import handlers
-from bot import console, keys, logs
+from bot import console, keys, logs, simulator
 from bot.config import Settings
 from bot.jobs import JobQueue
 from bot.metrics import Metrics
@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, jo
     files.add_file_routes(app)
     documents.add_document_routes(app)  # generated PDFs and the upload page (docs/procedures.md)
     console.mount(app)  # staff console sub-app at /console/ and the review-result page (docs/console.md)
+    simulator.mount(app)  # the chat simulator at /simulator/, only when enabled (docs/demo.md)
     return app
 
 

@@ -50,6 +50,8 @@ class Settings:
     # by a run at this hour (China time) in `gradbot worker`; -1 turns the nightly run off.
     retention_days: int = 30
     retention_hour: int = 3
+    # The chat simulator at /simulator/ (docs/demo.md): a development tool, on only with the WeChat stand-in.
+    simulator: bool = False
     # WeChat Pay API v3 (docs/payments.md). Payments are off while pay_mchid is empty.
     pay_mchid: str = ""
     pay_appid: str = ""  # empty: wechat_appid (the official account the students pay in)

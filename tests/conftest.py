@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.procedure",
     "tests.fixtures.console",
     "tests.fixtures.faults",
+    "tests.fixtures.demo",
 ]
