@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 @dataclass
@@ -32,6 +32,11 @@ class Metrics:
             "gradbot_notifications", "Outbound notifications", ["kind", "outcome"], registry=r
         )
         self.payments = Counter("gradbot_payments", "Payment events", ["outcome"], registry=r)
+        self.busy = Counter("gradbot_busy_replies", "Students told 系统繁忙 (state store, turn or handler failed)",
+                            registry=r)
+        self.retention = Counter("gradbot_retention_deleted", "Files deleted by retention", ["kind"], registry=r)
+        self.retention_last = Gauge("gradbot_retention_last_run_timestamp_seconds",
+                                    "When the nightly retention last finished", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -116,4 +116,5 @@ class Pipeline:
             log.error("turn lost while releasing for %s", mask_openid(turn.openid))
 
     def _busy(self) -> list[OutMessage]:
+        self.metrics.busy.inc()
         return self.renderer.messages([say("common/busy")])

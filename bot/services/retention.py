@@ -131,9 +131,15 @@ async def nightly(settings: Settings, state: TaskiqState, clock: Callable[[], fl
             continue  # another worker has it tonight
         try:
             async with Database(settings.sql_url) as db:
-                await for_settings(settings, db, clock).run()
+                counts = await for_settings(settings, db, clock).run()
         except Exception:  # a failed night must not end the loop; the next night tries again
             log.exception("retention run failed")
+            continue
+        metrics = getattr(outbox, "metrics", None)
+        if metrics is not None:
+            metrics.retention.labels(kind="photo_files").inc(counts["files"])
+            metrics.retention.labels(kind="orphan_files").inc(counts["orphans"])
+            metrics.retention_last.set(clock())
 
 
 def register(broker: AsyncBroker, settings: Settings) -> None:

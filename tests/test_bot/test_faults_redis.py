@@ -50,6 +50,7 @@ async def test_redis_restarted_empty_mid_conversation(
     private_redis.stop()
     assert BUSY in await timed(student, "长沙", "reply with Redis down (connection refused)")
     assert await ready(bot) == (503, {"redis": False, "database": True})
+    assert "gradbot_busy_replies_total 1.0" in await (await bot.client.get("/metrics")).text()
     private_redis.start()  # empty: it has lost every session, dedup key and lock
     assert await ready(bot) == (200, {"redis": True, "database": True})
     again = await timed(student, "长沙", "first reply after Redis came back")

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from bot.cli import main
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.services.retention import Retention, finished_states, seconds_until
 from dialogs.registry import build_engine
 from storage.files import FileStore
@@ -126,7 +127,8 @@ async def test_the_nightly_run_happens_once_per_night_across_workers(
 
     db = Database(settings.sql_url)
     await ensure_schema(db)
-    state = SimpleNamespace(outbox=SimpleNamespace(redis=redis_client,
+    metrics = Metrics()
+    state = SimpleNamespace(outbox=SimpleNamespace(redis=redis_client, metrics=metrics,
                                                    keys=KeyBuilder(settings.redis_prefix, settings.wechat_appid)))
     waits: list[float] = []
 
@@ -143,3 +145,4 @@ async def test_the_nightly_run_happens_once_per_night_across_workers(
         runs = (await conn.execute(sa.select(audit_log.c.id).where(audit_log.c.action == "retention.run"))).all()
     await db.dispose()
     assert len(runs) == 1 and waits[0] == 3600
+    assert metrics.retention_last._value.get() == night  # for the "retention did not run" alert
