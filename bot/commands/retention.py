@@ -1,7 +1,7 @@
 """``gradbot retention run [--days N] [--dry-run]``: delete photo files past retention, print the counts.
 
 The same run happens nightly inside ``gradbot worker`` (docs/privacy.md). Prints
-``{"photos": n, "files": n, "orphans": n, "days": N, "dry_run": bool}``.
+``{"photos": n, "documents": n, "files": n, "orphans": n, "days": N, "dry_run": bool}``.
 """
 
 from __future__ import annotations

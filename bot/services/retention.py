@@ -1,4 +1,4 @@
-"""Retention: photo files are deleted N days after their procedure finished; the check results stay.
+"""Retention: uploaded files (photos, documents) go N days after their procedure finished; results stay.
 
 ``gradbot retention run`` runs it once; ``gradbot worker`` runs it every night at
 ``GRADBOT_RETENTION_HOUR`` (China time), one worker per night (a Redis key per day). Each run reports
@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 
 from bot.config import Settings
@@ -55,22 +56,29 @@ class Retention:
 
     async def run(self, *, dry_run: bool = False) -> dict[str, int]:
         now = datetime.fromtimestamp(self.clock(), UTC)
-        counts = {"photos": 0, "files": 0, "orphans": 0}
-        while True:
-            async with self.db.begin() as conn:
-                due = await repo.due_photos(conn, self.finished, now - timedelta(days=self.days), BATCH)
-                if not due or dry_run:
-                    counts["photos"] += len(due)
-                    break
-                await repo.mark_files_deleted(conn, [p.id for p in due], now)
-                digests = set().union(*(p.digests for p in due))
-                gone = digests - await erased.referenced(conn, digests)
-                counts["photos"] += len(due)
-                counts["files"] += sum(self.files.delete(d) for d in gone)
+        counts = {"photos": 0, "documents": 0, "files": 0, "orphans": 0}
+        for table in repo.RETAINED:
+            rows, files = await self._table(table, now, dry_run)
+            counts[table.name] += rows
+            counts["files"] += files
         counts["orphans"] = await self._orphans(dry_run)
         if not dry_run:
             await self._report(counts, now)
         return counts
+
+    async def _table(self, table: sa.Table, now: datetime, dry_run: bool) -> tuple[int, int]:
+        """Rows of one table whose files went, and how many files went (a shared file goes with its last row)."""
+        rows = files = 0
+        while True:
+            async with self.db.begin() as conn:
+                due = await repo.due_rows(conn, table, self.finished, now - timedelta(days=self.days), BATCH)
+                if not due or dry_run:
+                    return rows + len(due), files
+                await repo.mark_files_deleted(conn, table, [r.id for r in due], now)
+                digests = set().union(*(r.digests for r in due))
+                gone = digests - await erased.referenced(conn, digests)
+                rows += len(due)
+                files += sum(self.files.delete(d) for d in gone)
 
     async def _orphans(self, dry_run: bool) -> int:
         old = [d for d, mtime in stored(self.files) if self.clock() - mtime > ORPHAN_AGE_S]
@@ -87,8 +95,8 @@ class Retention:
         async with self.db.begin() as conn:
             await audit.record(conn, actor="retention", action="retention.run", openid=None, at=now,
                                details={**counts, "days": self.days})
-        log.info("retention: files of %d photos deleted (%d files), %d orphan files", counts["photos"],
-                 counts["files"], counts["orphans"])
+        log.info("retention: files of %d photos and %d documents deleted (%d files), %d orphan files",
+                 counts["photos"], counts["documents"], counts["files"], counts["orphans"])
 
 
 def stored(files: FileStore) -> Iterator[tuple[str, float]]:

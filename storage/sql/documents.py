@@ -32,6 +32,7 @@ class Document:
     size_bytes: int
     source: str
     created_at: datetime
+    files_deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -379,5 +379,6 @@ documents = sa.Table(
     sa.Column("size_bytes", sa.Integer, nullable=False),
     sa.Column("source", sa.String(16), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("files_deleted_at", UtcDateTime, nullable=True),  # retention removed the upload (migration 0005)
     sa.CheckConstraint(_in("source", DOCUMENT_SOURCES), name="source"),
 )

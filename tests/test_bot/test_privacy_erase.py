@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -14,8 +15,8 @@ from bot.cli import main
 from bot.config import Settings
 from bot.services.identity import make_test_id
 from storage.keys import KeyBuilder
+from storage.sql import documents, orders, photos, procedures, reviews
 from storage.sql import erase as records
-from storage.sql import orders, photos, procedures, reviews
 from storage.sql.crypto import generate_key
 from storage.sql.tables import audit_log, students
 from tests.fixtures.app import Gradbot, GradbotFactory
@@ -49,6 +50,9 @@ async def give_photo_and_paid_order(bot: Gradbot, openid: str, data: bytes = b"j
         await procedures.set_state(conn, openid, "hanjiang_photo_2025", "review__wait")
         await reviews.submit(conn, openid=openid, procedure="hanjiang_photo_2025", photo_id=photo_id,
                              documents=[{"name": "collection_code", "value": "AB12CD34"}])
+        card = services.files.put(b"scan of an ID card " + data)
+        await documents.add(conn, openid, documents.NewDocument("hanjiang_photo_2025", "id_card", "身份证", card,
+                                                                "image/jpeg", 40, "chat"))
         no = f"GB20251111{openid[-14:]:0>14}"[:24]
         await orders.create(conn, orders.NewOrder(no, openid, "photo", "photo_collection", 1350), source="test")
         await orders.transition(conn, no, expected="created", to_state="paid", source="test")
@@ -81,6 +85,8 @@ async def test_erase_in_the_chat_deletes_everything_but_orders_and_the_audit_tra
     assert left == {"students", "orders", "order_events", "audit_log"}
     assert held["students"][0]["erased_at"] is not None
     assert not bot.app[keys.SERVICES].files.exists(digest)
+    card = hashlib.sha256(b"scan of an ID card jpeg bytes of a face").hexdigest()
+    assert not bot.app[keys.SERVICES].files.exists(card)  # the uploaded document's file too
     assert await redis_client.exists(*idv) == 0
     assert (await student.record()).stack == []
     trail = json.dumps(held["audit_log"], ensure_ascii=False)

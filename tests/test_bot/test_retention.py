@@ -18,7 +18,7 @@ from bot.metrics import Metrics
 from bot.services.retention import Retention, finished_states, seconds_until
 from dialogs.registry import build_engine
 from storage.files import FileStore
-from storage.sql import photos, procedures
+from storage.sql import documents, photos, procedures
 from storage.sql.db import Database
 from storage.sql.migrate import ensure_schema
 from storage.sql.tables import audit_log
@@ -49,7 +49,7 @@ async def test_files_of_procedures_finished_long_enough_go_and_the_results_stay(
     old_closed = await photo(sql_db, files, "oOldClosed", "review__closed", 40)
     recent = await photo(sql_db, files, "oRecentDone", "done", 29)
     unfinished = await photo(sql_db, files, "oStillGoing", "photo", 90)
-    assert await retention(sql_db, files).run() == {"photos": 2, "files": 4, "orphans": 0}
+    assert await retention(sql_db, files).run() == {"photos": 2, "documents": 0, "files": 4, "orphans": 0}
     for _, *digests in (old_done, old_closed):
         assert not any(files.exists(d) for d in digests)
     for _, *digests in (recent, unfinished):
@@ -57,7 +57,7 @@ async def test_files_of_procedures_finished_long_enough_go_and_the_results_stay(
     async with sql_db.read() as conn:
         kept = await photos.get(conn, old_done[0])
     assert kept is not None and kept.checks == {"size": "too small"} and kept.files_deleted_at is not None
-    assert await retention(sql_db, files).run() == {"photos": 0, "files": 0, "orphans": 0}  # idempotent
+    assert await retention(sql_db, files).run() == {"photos": 0, "documents": 0, "files": 0, "orphans": 0}  # idempotent
     async with sql_db.read() as conn:
         runs = (await conn.execute(sa.select(audit_log.c.details).where(audit_log.c.action == "retention.run"))).all()
     assert [r.details["photos"] for r in runs] == [2, 0]
@@ -76,7 +76,7 @@ async def test_dry_run_counts_and_deletes_nothing(sql_db: Database, tmp_path: Pa
     _, original, fixed = await photo(sql_db, files, "oDryRun", "done", 100)
     orphan = files.put(b"an upload whose row was never written")
     os.utime(files.path(orphan), (NOW.timestamp() - 2 * 86400,) * 2)
-    assert await retention(sql_db, files).run(dry_run=True) == {"photos": 1, "files": 0, "orphans": 1}
+    assert await retention(sql_db, files).run(dry_run=True) == {"photos": 1, "documents": 0, "files": 0, "orphans": 1}
     assert files.exists(original) and files.exists(fixed) and files.exists(orphan)
 
 
@@ -88,6 +88,21 @@ async def test_orphan_files_go_once_a_day_old(sql_db: Database, tmp_path: Path) 
     os.utime(files.path(kept), (time.time() - 2 * 86400,) * 2)
     counts = await Retention(sql_db, files, FINISHED, 30).run()
     assert counts["orphans"] == 1 and not files.exists(old) and files.exists(fresh) and files.exists(kept)
+
+
+async def test_uploaded_documents_go_and_generated_pdfs_stay(sql_db: Database, tmp_path: Path) -> None:
+    files = FileStore(tmp_path / "files")
+    upload, pdf = files.put(b"photo of an ID card"), files.put(b"%PDF receipt")
+    async with sql_db.begin() as conn:
+        await procedures.set_state(conn, "oDocs", "photo", "done", at=NOW - timedelta(days=45))
+        for digest, source in ((upload, "chat"), (pdf, "generated")):
+            await documents.add(conn, "oDocs", documents.NewDocument("photo", "id_card", "身份证", digest,
+                                                                    "image/jpeg", 20, source))
+    counts = await retention(sql_db, files).run()
+    assert counts["documents"] == 1 and not files.exists(upload) and files.exists(pdf)
+    async with sql_db.read() as conn:
+        rows = await documents.for_procedure(conn, "oDocs", "photo")
+    assert [d.files_deleted_at is not None for d in rows] == [True, False]  # the rows stay
 
 
 def test_finished_states_come_from_the_procedure_definitions() -> None:
@@ -111,7 +126,7 @@ async def test_cli_prints_the_counts(settings: Settings, monkeypatch: pytest.Mon
     import asyncio
 
     assert await asyncio.to_thread(main, ["retention", "run", "--days", "7", "--dry-run"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"photos": 0, "files": 0, "orphans": 0, "days": 7,
+    assert json.loads(capsys.readouterr().out) == {"photos": 0, "documents": 0, "files": 0, "orphans": 0, "days": 7,
                                                    "dry_run": True}
 
 
