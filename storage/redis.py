@@ -91,7 +91,6 @@ class RedisSessionStore:
         self._begin = client.register_script(_BEGIN)
         self._advance = client.register_script(_ADVANCE)
         self._commit = client.register_script(_COMMIT)
-        self._forget = client.register_script(_FORGET)
 
     async def begin(self, openid: str, message_key: str, wait: float) -> Begin:
         try:
@@ -175,15 +174,10 @@ class RedisSessionStore:
         Replies still in flight stay, so a WeChat retry of a message being handled now is not run twice.
         Call it while holding the student's turn, or a step in progress may write the record again.
         """
-        pattern = _glob_escape(self.keys.dedup(openid, "")) + "*"
         try:
-            replies = [k async for k in self.client.scan_iter(match=pattern, count=200)]
-            gone = int(await self.client.delete(self.keys.session(openid)))
-            if replies:
-                gone += int(await self._forget(keys=replies, args=[IN_FLIGHT]))
+            return await forget_student(self.client, self.keys, openid)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return gone
 
     async def ping(self) -> bool:
         try:
@@ -198,6 +192,16 @@ class RedisSessionStore:
 def _as_bytes(value: object) -> bytes | None:
     """redis-py types replies as bytes | str; this client never decodes responses."""
     return value if isinstance(value, bytes) else None
+
+
+async def forget_student(client: aioredis.Redis, keys: KeyBuilder, openid: str) -> int:
+    """Delete a student's session record and cached replies, keeping in-flight markers; keys deleted."""
+    pattern = _glob_escape(keys.dedup(openid, "")) + "*"
+    replies = [k async for k in client.scan_iter(match=pattern, count=200)]
+    gone = int(await client.delete(keys.session(openid)))
+    if replies:
+        gone += int(await client.register_script(_FORGET)(keys=replies, args=[IN_FLIGHT]))
+    return gone
 
 
 def _glob_escape(text: str) -> str:

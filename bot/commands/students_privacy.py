@@ -149,7 +149,12 @@ async def _session(store: SessionStore, openid: str) -> Any:
     return json.loads(raw) if raw else None
 
 
+SUFFIXES = ((b"\xff\xd8", ".jpg"), (b"\x89PNG", ".png"), (b"%PDF", ".pdf"), (b"GIF8", ".gif"))
+
+
 def _copy_files(files: FileStore, digests: list[str], target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
     for digest in digests:
-        (target / f"{digest}.jpg").write_bytes(files.get(digest))
+        data = files.get(digest)
+        suffix = next((s for magic, s in SUFFIXES if data.startswith(magic)), "")
+        (target / f"{digest}{suffix}").write_bytes(data)

@@ -1,8 +1,8 @@
 """A student's rights over their data: erase (删除我的信息, ``gradbot students erase``) and export.
 
 Erasure deletes every SQL row about the student except what a legal duty keeps (storage/sql/erase.py),
-the photo files no other row needs, the cached real-name verdict in Redis (its key is an HMAC of the
-name and number, so it is computed from the binding before that goes) and the cached replies. The
+the files no other row needs, the cached real-name verdict in Redis (its key is an HMAC of the name
+and number, so it is computed from the binding before that goes) and the cached replies. The
 session record goes with the student's turn: the dialog path ends with an empty record, the CLI
 deletes it while holding the turn.
 """
@@ -29,9 +29,10 @@ from dialogs.engine import Effect
 from storage.base import SessionStore
 from storage.files import FileStore
 from storage.keys import KeyBuilder
+from storage.redis import forget_student
 from storage.sealed import SealedSessionStore
+from storage.sql import audit, identity
 from storage.sql import erase as records
-from storage.sql import identity
 from storage.sql.db import Database
 from storage.sql.erase import Erasure
 from storage.sql.identity import PiiCodec
@@ -42,7 +43,8 @@ Apply = Callable[[Effect, Call], Awaitable[None]]
 Start = Callable[[Call], Awaitable[tuple[str, dict[str, Any]] | None]]
 # What the confirmation lists, by table (tables not named here are counted under "其他记录").
 LABELS = {"identity_bindings": "实名信息", "school_links": "学校信息", "procedures": "办理进度",
-          "reviews": "提交的审核材料", "verifications": "实名核验记录", "notifications": "通知记录"}
+          "reviews": "提交的审核材料", "documents": "上传和生成的材料", "verifications": "实名核验记录",
+          "notifications": "通知记录"}
 
 
 @dataclass
@@ -84,8 +86,6 @@ class Privacy:
 
     async def export(self, openid: str, *, reveal: bool, actor: str) -> dict[str, Any] | None:
         """Everything held about the student; clear name and number only with ``reveal`` (audited)."""
-        from storage.sql import audit
-
         async with self.db.begin() as conn:
             held = await records.export(conn, openid)
             if held is None:
@@ -96,7 +96,8 @@ class Privacy:
         out: dict[str, Any] = {"openid": openid, "exported_at": datetime.now(UTC).isoformat(), "records": held}
         if clear is not None:
             out["identity"] = {"id_type": clear.id_type, "name": clear.name, "id_number": clear.id_number}
-        out["files"] = sorted(d for p in held.get("photos", []) for d in _digests(p) if self.files.exists(d))
+        named = {v for rows in held.values() for row in rows for k, v in row.items() if k.endswith("sha256") and v}
+        out["files"] = sorted(d for d in named if self.files.exists(d))
         return out
 
     async def _verification_cache_key(self, conn: Any, openid: str) -> str | None:
@@ -108,20 +109,19 @@ class Privacy:
             verification_key(self.verification_secret, id_type, clear.name, clear.id_number))
 
     async def _forget_cached(self, openid: str, cache_key: str | None) -> None:
-        if self.redis is None or cache_key is None:
+        """The cached verdict and replies (the session record goes with the student's turn)."""
+        if self.redis is None:
             return
         try:
-            await self.redis.delete(cache_key)
+            if cache_key is not None:
+                await self.redis.delete(cache_key)
+            await forget_student(self.redis, self.keys, openid)
         except (RedisError, OSError) as exc:
-            # The verdict holds no personal data and expires by itself (30 days at most): log, go on.
-            log.warning("cached verification of %s not removed: %s", mask_openid(openid), exc)
+            # Neither holds a clear name or number, and both expire by themselves: log, go on.
+            log.warning("cached entries of %s not removed: %s", mask_openid(openid), exc)
 
 
 _ERASABLE = frozenset(t.name for t in records.student_tables()) - records.KEPT_TABLES - {"photos"}
-
-
-def _digests(photo: Mapping[str, Any]) -> list[str]:
-    return [d for d in (photo.get("original_sha256"), photo.get("fixed_sha256")) if d]
 
 
 def seal_sessions(settings: Settings, store: SessionStore) -> SessionStore:

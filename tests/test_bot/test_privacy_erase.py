@@ -88,6 +88,8 @@ async def test_erase_in_the_chat_deletes_everything_but_orders_and_the_audit_tra
     card = hashlib.sha256(b"scan of an ID card jpeg bytes of a face").hexdigest()
     assert not bot.app[keys.SERVICES].files.exists(card)  # the uploaded document's file too
     assert await redis_client.exists(*idv) == 0
+    replies = [k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}:*{{{student.openid}}}:d:*")]
+    assert len(replies) == 1  # only the answer to 确认 itself, cached after the erasure
     assert (await student.record()).stack == []
     trail = json.dumps(held["audit_log"], ensure_ascii=False)
     assert "privacy.erase" in trail and ID_NUMBER not in trail and NAME not in trail
@@ -157,7 +159,8 @@ async def test_cli_export_holds_every_table_and_reveals_only_when_asked(
     masked = capsys.readouterr().out
     found = json.loads(masked)
     assert set(found["records"]) >= {"students", "identity_bindings", "photos", "reviews", "orders", "audit_log"}
-    assert found["files"] == [digest] and (tmp_path / "out" / f"{digest}.jpg").exists()
+    card = hashlib.sha256(b"scan of an ID card jpeg bytes of a face").hexdigest()
+    assert found["files"] == sorted([digest, card]) and (tmp_path / "out" / digest).exists()
     assert ID_NUMBER not in masked and NAME not in masked and "name_enc" not in masked and "id_hmac" not in masked
     assert await _cli(["students", "export", student.openid, "--reveal"]) == 0
     revealed = json.loads(capsys.readouterr().out)
