@@ -13,8 +13,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import handlers
-from bot import console, keys, logs, simulator
+from bot import keys, logs, simulator
 from bot.config import Settings
+from bot.console.app import mount as mount_console
 from bot.jobs import JobQueue
 from bot.metrics import Metrics
 from bot.pipeline import Dispatch, FollowUps, Pipeline
@@ -71,7 +72,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, jo
     pay.add_pay_routes(app)
     files.add_file_routes(app)
     documents.add_document_routes(app)  # generated PDFs and the upload page (docs/procedures.md)
-    console.mount(app)  # staff console sub-app at /console/ and the review-result page (docs/console.md)
+    mount_console(app)  # staff console sub-app at /console/ and the review-result page (docs/console.md)
     simulator.mount(app)  # the chat simulator at /simulator/, only when enabled (docs/demo.md)
     return app
 

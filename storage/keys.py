@@ -89,6 +89,10 @@ class KeyBuilder:
         """Set by the worker that runs the nightly retention of day ``YYYYMMDD`` (one run per night)."""
         return f"{self.prefix}:{self.appid}:retention:{day}"
 
+    def notify_requeued(self, client_msg_id: str) -> str:
+        """Set while a pending notification has just been queued again, so tickers queue it once."""
+        return f"{self.prefix}:{self.appid}:notify:requeued:{client_msg_id}"
+
     def namespace(self) -> str:
         """Pattern covering every key of this prefix (tests clean up with it)."""
         return f"{self.prefix}:*"

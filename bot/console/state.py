@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -25,6 +27,7 @@ from bot.services.notify.catalog import ProcedureInfo, build_catalog, seed_windo
 from bot.services.notify.jobs import kick_notification, start_senders
 from bot.services.notify.review import ReviewDesk
 from bot.services.notify.templates import TemplateConfig, load_templates
+from bot.services.notify.ticker import Ticker
 from bot.services.payments.fees import load_fees
 from dialogs.registry import load_procedures
 from storage.files import FileStore
@@ -84,12 +87,20 @@ async def console_state(parent: web.Application, app: web.Application) -> AsyncI
         yield
         return
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    ticking: asyncio.Task[None] | None = None
     try:
         console = await _open(parent, settings, db, client)
         app[CONSOLE] = console
         parent[CONSOLE] = console
+        ticker = Ticker(db, client, KeyBuilder(settings.redis_prefix, settings.wechat_appid), console.broker,
+                        settings.broadcast_senders)
+        ticking = asyncio.create_task(ticker.run(), name="notify-ticker")  # cancelled below, on shutdown
         yield
     finally:
+        if ticking is not None:
+            ticking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticking
         await client.aclose()
 
 

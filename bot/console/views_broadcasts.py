@@ -15,7 +15,7 @@ from bot.services.notify.limiter import CHINA
 from bot.services.notify.runner import QUOTA
 from storage.sql import broadcasts, schools
 from storage.sql.base import utcnow
-from storage.sql.stages import STAGES, Audience, AudienceError
+from storage.sql.stages import NEEDS_PROCEDURE, STAGES, Audience, AudienceError
 
 
 def _broadcast_id(request: web.Request) -> int:
@@ -40,6 +40,8 @@ def draft_of(console: Console, data: Any) -> Draft:
     template = str(data.get("template", ""))
     spec = console.templates.templates.get(template)
     names = spec.admin_variables() if spec else []
+    if data.get("stage") in NEEDS_PROCEDURE and not data.get("procedure"):
+        raise BroadcastError("按“所处环节”筛选时，请选择办理事项")
     try:
         audience = Audience.from_dict({k: data.get(k) for k in ("school", "cohort", "procedure", "stage")})
         rate = int(str(data.get("rate") or console.settings.broadcast_rate))

@@ -35,7 +35,7 @@ async def _search(conn: AsyncConnection, console: Console, session: Session, q: 
         holder = await identity.find_openid(conn, console.codec.keyring, q)
         found = await lookup.by_openids(conn, [holder]) if holder else []
     elif MASKED.match(q):
-        found = await lookup.by_masked_id(conn, q.split("*")[0], q[-4:].upper())
+        found = await lookup.by_masked_id(conn, q.split("*")[0] if "*" in q else "", q[-4:].upper())
     else:
         found = await _by_name(conn, console, q)
     return [f for f in found if in_scope(session, f.school_code)][:LIMIT]

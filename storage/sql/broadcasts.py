@@ -102,6 +102,16 @@ async def for_window(conn: AsyncConnection, window_id: int) -> list[Broadcast]:
     return [_broadcast(r) for r in await conn.execute(stmt)]
 
 
+async def due(conn: AsyncConnection, now: datetime, quota_reason: str) -> list[int]:
+    """Broadcasts that need senders: sending, scheduled and due, or paused only by the quota."""
+    stmt = sa.select(tbc.c.id).where(sa.or_(
+        tbc.c.state == "sending",
+        sa.and_(tbc.c.state == "scheduled", tbc.c.send_at <= now),
+        sa.and_(tbc.c.state == "paused", tbc.c.reason == quota_reason),
+    )).order_by(tbc.c.id)
+    return [int(i) for i in (await conn.execute(stmt)).scalars()]
+
+
 async def recent(conn: AsyncConnection, limit: int = 50) -> list[Broadcast]:
     stmt = sa.select(tbc).order_by(tbc.c.id.desc()).limit(limit)
     return [_broadcast(r) for r in await conn.execute(stmt)]

@@ -104,6 +104,13 @@ async def record_delivery(conn: AsyncConnection, msgid: int, status: str, at: da
     return None
 
 
+async def stale_pending(conn: AsyncConnection, before: datetime, limit: int = 200) -> list[str]:
+    """client_msg_ids of notifications still pending since before ``before`` (their job was lost or paused)."""
+    stmt = (sa.select(tn.c.client_msg_id).where(tn.c.state == "pending", tn.c.created_at < before)
+            .order_by(tn.c.id).limit(limit))
+    return [str(c) for c in (await conn.execute(stmt)).scalars()]
+
+
 async def for_student(conn: AsyncConnection, openid: str, limit: int = 50) -> list[Notification]:
     stmt = sa.select(tn).where(tn.c.openid == openid).order_by(tn.c.id.desc()).limit(limit)
     return [_notification(r) for r in await conn.execute(stmt)]

@@ -25,6 +25,7 @@ from storage.sql.stages import Audience
 from tests.fixtures.console import (
     HANJIANG,
     PROCEDURE,
+    PROCEDURE_TITLE,
     ConsoleFactory,
     ConsoleWorld,
     openid_for,
@@ -94,7 +95,7 @@ async def test_the_audience_of_a_stage_gets_exactly_one_message_each(console_wor
     [message] = await templates_for(world, at["rejected"])
     data = {k: v["value"] for k, v in message["payload"]["data"].items()}
     assert message["payload"]["template_id"] == "TPL_DEADLINE"
-    assert data == {"thing1": PROCEDURE, "time2": "2025-05-05", "thing3": REMIND["message"]}
+    assert data == {"thing1": PROCEDURE_TITLE, "time2": "2025-05-05", "thing3": REMIND["message"]}
 
 
 async def test_an_unfollowed_student_fails_with_43004_and_is_marked(make_console: ConsoleFactory) -> None:

@@ -86,7 +86,7 @@ async def resolve_values(conn: AsyncConnection, draft: Draft, titles: Mapping[st
     if audience.school:
         school = await schools.get(conn, audience.school)
         values["school_name"] = school.name if school else audience.school
-    for key in ("procedure_title", "closes", "school_name", "message"):
+    for key in ("procedure_title", "closes", "school_name"):
         values.setdefault(key, "")
     return values
 

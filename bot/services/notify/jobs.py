@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.metrics import Metrics
 from bot.privacy import mask_openid
 from bot.services.notify.limiter import RateLimiter, seconds_to_china_midnight
-from bot.services.notify.runner import WAIT_SLICE_S, Runner, new_token
+from bot.services.notify.runner import Runner, new_token
 from bot.services.notify.sender import SendResult, backoff, send_template
 from bot.services.notify.slots import Slots
 from bot.services.notify.templates import TemplateConfig, load_templates
@@ -71,8 +71,7 @@ class NotifyWorker:
     @cached_property
     def runner(self) -> Runner:
         return Runner(self.api, self.db, self.limiter, Slots(self.redis, self.keys), self.templates, self.metrics,
-                      partial(kick_sender, self.broker), senders=self.settings.broadcast_senders,
-                      daily_limit=self.settings.broadcast_daily_limit,
+                      partial(kick_sender, self.broker), daily_limit=self.settings.broadcast_daily_limit,
                       lease=timedelta(seconds=self.settings.broadcast_lease_s))
 
     async def close(self) -> None:
@@ -101,9 +100,8 @@ async def deliver_notification(w: NotifyWorker, client_msg_id: str) -> str:
         return "missing"
     if row.state != "pending":
         return row.state
-    pause = await w.limiter.paused_for()
-    if pause > 0:
-        return await _paused(w, client_msg_id, pause)
+    if await w.limiter.paused_for() > 0:
+        return "paused"  # stays pending; the ticker queues it again once the quota is back
     result = await _send_with_retries(w, row)
     return await _record(w, row, result)
 
@@ -133,7 +131,7 @@ async def _record(w: NotifyWorker, row: Notification, result: SendResult) -> str
     w.metrics.notifications.labels(kind="template", outcome=result.outcome).inc()
     if result.outcome == "quota":
         await w.limiter.pause(seconds_to_china_midnight(utcnow()), "quota")
-        return await _paused(w, row.client_msg_id, 0)
+        return "paused"
     async with w.db.begin() as conn:
         if result.outcome == "sent":
             await notifications.mark_sent(conn, row.id, int(result.msgid or 0))
@@ -144,13 +142,6 @@ async def _record(w: NotifyWorker, row: Notification, result: SendResult) -> str
         await notifications.mark_failed(conn, row.id, result.errcode, detail)
     log.warning("notification %s for %s failed: %s", row.client_msg_id, mask_openid(row.openid), result.outcome)
     return result.outcome
-
-
-async def _paused(w: NotifyWorker, client_msg_id: str, pause: float) -> str:
-    """Wait out (part of) a quota pause, then queue the notification again."""
-    await asyncio.sleep(min(pause, WAIT_SLICE_S))
-    await kick_notification(w.broker, client_msg_id)
-    return "paused"
 
 
 # -- enqueueing --------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """The broadcast sender: one job works one *slot* of a broadcast for a bounded slice, then queues its
-continuation. Several slots share the broadcast's rate (a token bucket in Redis).
+continuation. Several slots share the broadcast's rate (a token bucket in Redis). A broadcast that is
+not due yet, or paused by the quota, ends the job; the ticker (ticker.py) starts senders again.
 
 Per batch: claim rows in SQL (lease), take tokens, send with bounded concurrency, then record every
 outcome in one transaction. What survives a killed worker: rows it had claimed but not recorded go
 back to the pool when their lease ends and are sent again with the same ``client_msg_id``, which
-WeChat (and the stand-in) deduplicate; the slot's Redis key lapses and a live sibling starts a
-replacement sender; the killed job itself is reclaimed by the queue and ends at once if its slot
-has a new holder. docs/console.md explains the guarantees and their limits.
+WeChat (and the stand-in) deduplicate; the slot's Redis key lapses and the ticker starts a
+replacement sender; the killed job itself is reclaimed by the queue and ends at once because its
+slot has a new holder. docs/console.md explains the guarantees and their limits.
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ from storage.sql.stages import Audience
 log = logging.getLogger("bot.notify")
 
 SLICE_S = 15.0  # a sender job works this long, then queues its continuation
-WAIT_SLICE_S = 120.0  # ... or this long while only waiting (scheduled, paused by quota)
+STOPS = frozenset({"finished", "not_due", "paused"})  # the job ends; the ticker restarts it when due
 BATCH_SECONDS = 2.0  # one claim holds about this much sending at the broadcast's rate
 MAX_ATTEMPTS = 5  # tries per recipient for transient failures (-1, timeouts)
-RESPAWN_EVERY_S = 3.0
 QUOTA = "quota"  # pause reason that lifts by itself when the quota resets
 
 Kick = Callable[[int, int, str, int], Awaitable[None]]  # (broadcast_id, slot, token, seq)
@@ -105,7 +105,6 @@ class Runner:
     templates: TemplateConfig
     metrics: Metrics
     kick: Kick
-    senders: int = 2
     concurrency: int = 32
     daily_limit: int = 90_000
     lease: timedelta = timedelta(seconds=30)  # a claimed batch stays with its sender this long
@@ -130,38 +129,31 @@ class Runner:
         return outcome
 
     async def _loop(self, broadcast_id: int, slot: int, token: str) -> str:
-        started = last_respawn = time.monotonic()
-        waited = True
+        started = time.monotonic()
         while True:
             step = await self._step(broadcast_id, token)
-            if step in ("finished", "stopped"):
+            if step in STOPS:
                 return step
-            waited = waited and step == "waiting"
             if not await self.slots.hold(broadcast_id, slot, token):
                 return "slot_lost"
-            if time.monotonic() - last_respawn >= RESPAWN_EVERY_S:
-                last_respawn = time.monotonic()
-                await self._respawn(broadcast_id, slot)
-            if time.monotonic() - started >= (WAIT_SLICE_S if waited else SLICE_S):
+            if time.monotonic() - started >= SLICE_S:
                 return "continue"
 
     async def _step(self, broadcast_id: int, token: str) -> str:
+        """One step; a broadcast that is not due, or paused, ends the job (the ticker starts it again)."""
         async with self.db.read() as conn:
             b = await broadcasts.get(conn, broadcast_id)
         if b is None or b.state in ("done", "cancelled") or (b.state == "paused" and b.reason != QUOTA):
-            return "finished" if b is None or b.state != "paused" else "stopped"
+            return "finished"
         now = utcnow()
         if b.state == "scheduled":
             if b.send_at > now:
-                await asyncio.sleep(min((b.send_at - now).total_seconds(), 5.0))
-                return "waiting"
+                return "not_due"
             await self._start(b, now)
             return "started"
-        pause = await self.limiter.paused_for()
-        if pause > 0:
+        if await self.limiter.paused_for() > 0:
             await self._set(b.id, "paused", ("sending",), QUOTA)
-            await asyncio.sleep(min(pause, 5.0))
-            return "waiting"
+            return "paused"
         if b.state == "paused":
             await self._set(b.id, "sending", ("paused",), None)
             return "resumed"
@@ -243,11 +235,3 @@ class Runner:
     async def _set(self, broadcast_id: int, state: str, expected: tuple[str, ...], reason: str | None) -> None:
         async with self.db.begin() as conn:
             await broadcasts.set_state(conn, broadcast_id, state, expected=expected, reason=reason)
-
-    async def _respawn(self, broadcast_id: int, own: int) -> None:
-        """Start a sender for any sibling slot whose holder died (its key lapsed)."""
-        for slot in range(self.senders):
-            if slot != own and await self.slots.vacant(broadcast_id, slot) and \
-                    await self.slots.once(broadcast_id, slot, "respawn", 10):
-                log.warning("broadcast %d: slot %d has no live sender; starting one", broadcast_id, slot)
-                await self.kick(broadcast_id, slot, new_token(), 0)

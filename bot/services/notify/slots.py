@@ -1,7 +1,7 @@
 """Which sender job runs which slot of a broadcast, so a broadcast has a bounded number of live senders.
 
 A sender holds its slot with a Redis key (value: its token) that expires unless renewed; a sender
-that dies lets it lapse, and a live sibling starts a replacement. A second copy of a sender (a job
+that dies lets it lapse, and the ticker starts a replacement. A second copy of a sender (a job
 the queue handed out again) finds the slot held by another token and ends at once.
 """
 
@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from storage.keys import KeyBuilder
 
-SLOT_TTL_MS = 15_000
+SLOT_TTL_MS = 6_000  # renewed after every batch (a batch holds about 2 s of sending)
 
 _HOLD = """
 local v = redis.call('GET', KEYS[1])
@@ -50,6 +50,6 @@ class Slots:
         return not await self.client.exists(self.keys.broadcast_slot(broadcast_id, slot))
 
     async def once(self, broadcast_id: int, slot: int, step: str, ttl_s: int) -> bool:
-        """True for the first caller only (within ``ttl_s``): one continuation or respawn per step."""
+        """True for the first caller only (within ``ttl_s``): one continuation or restart per step."""
         key = self.keys.broadcast_step(broadcast_id, slot, step)
         return bool(await self.client.set(key, b"1", nx=True, ex=ttl_s))

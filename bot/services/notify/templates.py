@@ -23,7 +23,7 @@ ASCII_ONLY = frozenset({"character_string", "letter", "number", "phone_number"})
 USES = {
     "review": frozenset({"procedure_title", "result", "reasons", "next_step", "decided_at", "school_name",
                          "notice_url"}),
-    "broadcast": frozenset({"procedure_title", "closes", "message", "school_name"}),
+    "broadcast": frozenset({"procedure_title", "closes", "school_name"}),
 }
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _FIELD = re.compile(r"^[a-z_]+[0-9]*$")
