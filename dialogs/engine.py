@@ -276,9 +276,12 @@ class Engine:
     def back(self, frame: Frame, now: float) -> bool:
         """Return to the previous state (no callbacks run); False when this state forbids it."""
         spec = self.specs[frame.dialog]
-        if not frame.history or not spec.state(frame.state).back:
+        # Auto states (requirements, conditions) ask nothing: back goes to the question before them.
+        asked = [i for i, name in enumerate(frame.history) if spec.state(name).expects != "auto"]
+        if not asked or not spec.state(frame.state).back:
             return False
-        previous = frame.history.pop()
+        previous = frame.history[asked[-1]]
+        del frame.history[asked[-1]:]
         for key in spec.state(previous).collects + spec.state(frame.state).collects:
             frame.data.pop(key, None)
         frame.state, frame.updated_at = previous, now

@@ -66,6 +66,9 @@ async def test_seed_002_register_change_without_paying_twice_and_get_the_ticket(
     await student.send("2")  # 日语
     reply = await student.send("1")  # 在籍: the thesis question is skipped and its old answer dropped
     assert "日语" in reply and "在籍" in reply and "论文" not in reply, student.dump()
+    reply = await student.send("返回")  # back over the skipped question, to the one asked
+    assert "在籍还是已毕业" in reply and await student.where() == f"{NAME}/status", student.dump()
+    await student.send("1")
     reply = await student.send("确认")
     assert "不用重复支付" in reply and "2024-10-20" in reply, student.dump()
     assert await student.where() == f"{NAME}/ticket__wait"

@@ -24,6 +24,8 @@ async def _report_wrong(world: World, openid: str) -> Student:
     await bind(student)
     reply = await link(student, LINK, "2018届 毕业")
     assert "学信档案" in reply and "4月30日" in reply, student.dump()
+    reply = await student.send("返回")  # only binding and linking lie behind: nothing to go back to
+    assert "不能返回上一步" in reply and "学信档案" in reply and await student.where() == f"{NAME}/guide"
     reply = await student.send("好")
     assert "1. 正确" in reply and "2. 有误" in reply, student.dump()
     reply = await student.send("有误")
