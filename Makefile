@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/python -m bot.demo
 
 test: $(STAMP)
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium; } || echo "make test: Debian's chromium is missing and this user cannot install it (run: sudo apt-get install chromium); the console browser tests will be skipped, or fail under CI=true" >&2  # docs/console.md
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
