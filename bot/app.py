@@ -87,7 +87,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         stack.push_async_callback(store.close)
         if app.get(keys.SERVICES) is None:
             app[keys.SERVICES] = await stack.enter_async_context(
-                open_services(settings, client, app[keys.RENDERER], app[keys.CLOCK]))
+                open_services(settings, client, app[keys.RENDERER], app[keys.CLOCK], app[keys.METRICS]))
         if app.get(keys.JOBS) is None:
             app[keys.JOBS] = JobQueue.for_web(settings, client, store, app[keys.TASKS])
         app[keys.PIPELINE] = Pipeline(store, app[DISPATCH], app[keys.RENDERER], app[keys.METRICS],

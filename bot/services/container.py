@@ -13,6 +13,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.records import open_database, pii_codec
 from bot.render import Renderer
 from bot.services.actions import CompositeActions, RecordActions
@@ -72,7 +73,8 @@ def check_actions(engine: Engine, offered: set[str]) -> list[str]:
 
 @asynccontextmanager
 async def open_services(settings: Settings, client: aioredis.Redis | None, renderer: Renderer,
-                        clock: Callable[[], float] = time.time) -> AsyncIterator[Services]:
+                        clock: Callable[[], float] = time.time,
+                        metrics: Metrics | None = None) -> AsyncIterator[Services]:
     procedures = load_procedures(Path(settings.procedures_dir) if settings.procedures_dir else None)
     engine = build_engine(procedures)
     renderer.add_templates(engine.templates())
@@ -82,7 +84,7 @@ async def open_services(settings: Settings, client: aioredis.Redis | None, rende
         await ensure_schema(db)
         http = await stack.enter_async_context(aiohttp.ClientSession())
         tokens: TokenCache = MemoryTokenCache() if client is None else RedisTokenCache(client, keys)
-        wechat = WeChatAPI(http, settings, tokens, clock=clock)
+        wechat = WeChatAPI(http, settings, tokens, metrics, clock=clock)
         executor = process_pool(settings.photo_workers) if settings.photo_workers > 0 else None
         if executor is not None:
             stack.callback(executor.shutdown, cancel_futures=True)
