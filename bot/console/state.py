@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,10 @@ class Console:
     broker: Any
     metrics: Metrics
     clock: Callable[[], float] = time.time
+
+    def now(self) -> datetime:
+        """The app's clock as a UTC datetime (tests move it; production reads the wall clock)."""
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     @property
     def titles(self) -> dict[str, str]:

@@ -51,7 +51,7 @@ async def _take_next(request: web.Request) -> web.StreamResponse:
     """Lease the oldest free item to this reviewer and open it."""
     console, session = console_of(request), session_of(request)
     async with console.db.begin() as conn:
-        item = await reviews.claim_next(conn, reviewer=session.user, schools=session.scope)
+        item = await reviews.claim_next(conn, reviewer=session.user, schools=session.scope, now=console.now())
     if item is None:
         raise web.HTTPFound("/console/reviews?empty=1")
     raise web.HTTPFound(f"/console/reviews/{item.id}")
@@ -78,7 +78,8 @@ async def _show(request: web.Request, error: str = "", status: int = 200) -> web
     console, session = console_of(request), session_of(request)
     review = await _visible(request)
     async with console.db.begin() as conn:
-        held = review.state == "pending" and await reviews.claim(conn, review.id, reviewer=session.user)
+        held = review.state == "pending" and await reviews.claim(conn, review.id, reviewer=session.user,
+                                                                 now=console.now())
         review = await reviews.get(conn, review.id) or review
         photo = await photos.get(conn, review.photo_id) if review.photo_id else None
         binding = await identity.get(conn, review.openid)
