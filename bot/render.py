@@ -25,6 +25,9 @@ def build_environment(inline: dict[str, str] | None = None) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        # Templates are package data and start-up registrations: never re-stat them on every render
+        # (two stat syscalls per message on the hot path; inline ones are registered before use).
+        auto_reload=False,
     )
     env.filters["mask_id"] = mask_id
     env.filters["mask_name"] = mask_name
