@@ -12,6 +12,7 @@ from bot.console import (
     views_auth,
     views_broadcasts,
     views_dashboard,
+    views_documents,
     views_reviews,
     views_students,
     views_windows,
@@ -36,6 +37,7 @@ def create_console(parent: web.Application) -> web.Application:
     add("GET", r"/reviews/{review_id}", views_reviews.detail)
     add("POST", r"/reviews/{review_id}", views_reviews.decide)
     add("GET", r"/reviews/{review_id}/photo/{kind}", views_reviews.photo)
+    add("GET", r"/reviews/{review_id}/document/{n}", views_documents.document)
     add("GET", "/students", views_students.search)
     add("GET", "/students/{openid}", views_students.show)
     add("GET", "/broadcasts", views_broadcasts.index)
