@@ -38,14 +38,17 @@ async def set_state(
     await conn.execute(stmt.on_conflict_do_update(index_elements=["openid", "name"], set_=values))
 
 
+# Built once: building and cache-keying a SELECT on every call was a third of a status lookup's CPU.
+_FOR_STUDENT = (
+    sa.select(tp.c.name, tp.c.state, tp.c.next_step, tp.c.updated_at)
+    .where(tp.c.openid == sa.bindparam("openid"))
+    .order_by(tp.c.name)
+)
+
+
 async def for_student(conn: AsyncConnection, openid: str) -> list[Progress]:
     """Progress of every procedure, without the answers (status lines run on every message)."""
-    stmt = (
-        sa.select(tp.c.name, tp.c.state, tp.c.next_step, tp.c.updated_at)
-        .where(tp.c.openid == openid)
-        .order_by(tp.c.name)
-    )
-    return [_progress(row) for row in await conn.execute(stmt)]
+    return [_progress(row) for row in await conn.execute(_FOR_STUDENT, {"openid": openid})]
 
 
 async def get(conn: AsyncConnection, openid: str, name: str) -> Progress | None:
