@@ -178,6 +178,15 @@ async def claim(conn: AsyncConnection, broadcast_id: int, *, worker: str, limit:
     return rows
 
 
+async def renew(conn: AsyncConnection, ids: Sequence[int], *, worker: str, until: datetime) -> int:
+    """Extend ``worker``'s lease on rows it still holds (a batch taking longer than expected)."""
+    if not ids:
+        return 0
+    stmt = (sa.update(trc).where(trc.c.id.in_(list(ids)), trc.c.claimed_by == worker, trc.c.state == "pending")
+            .values(claimed_until=until))
+    return int((await conn.execute(stmt)).rowcount)
+
+
 async def mark_sent(conn: AsyncConnection, sent: Sequence[tuple[int, int]], at: datetime) -> None:
     """(row id, msgid) pairs WeChat accepted."""
     if sent:

@@ -25,12 +25,14 @@ from bot.services.notify.runner import Runner, new_token
 from bot.services.notify.sender import SendResult, backoff, send_template
 from bot.services.notify.slots import Slots
 from bot.services.notify.templates import TemplateConfig, load_templates
+from bot.services.notify.tokens import LocalTokenCache
 from bot.wechat.api import WeChatAPI
 from storage.keys import KeyBuilder
 from storage.sql import notifications, students
 from storage.sql.base import utcnow
 from storage.sql.db import Database
 from storage.sql.notifications import Notification
+from storage.tokens import RedisTokenCache
 
 if TYPE_CHECKING:
     from bot.jobs import Outbox
@@ -57,6 +59,12 @@ class NotifyWorker:
     poll: float = 0.2
 
     @cached_property
+    def sender_api(self) -> WeChatAPI:
+        """The worker's client, with the token remembered in the process between sends (tokens.py)."""
+        shared = RedisTokenCache(self.redis, self.keys)
+        return WeChatAPI(self.api.http, self.settings, LocalTokenCache(shared), self.metrics)
+
+    @cached_property
     def db(self) -> Database:
         return Database(self.settings.sql_url)
 
@@ -70,8 +78,8 @@ class NotifyWorker:
 
     @cached_property
     def runner(self) -> Runner:
-        return Runner(self.api, self.db, self.limiter, Slots(self.redis, self.keys), self.templates, self.metrics,
-                      partial(kick_sender, self.broker), daily_limit=self.settings.broadcast_daily_limit,
+        return Runner(self.sender_api, self.db, self.limiter, Slots(self.redis, self.keys), self.templates,
+                      self.metrics, partial(kick_sender, self.broker), daily_limit=self.settings.broadcast_daily_limit,
                       lease=timedelta(seconds=self.settings.broadcast_lease_s))
 
     async def close(self) -> None:
@@ -121,7 +129,7 @@ async def _send_with_retries(w: NotifyWorker, row: Notification) -> SendResult:
     while True:
         async with w.db.begin() as conn:
             attempt = await notifications.attempt(conn, row.id)
-        result = await send_template(w.api, row.openid, row.template_id, row.data, row.url, row.client_msg_id)
+        result = await send_template(w.sender_api, row.openid, row.template_id, row.data, row.url, row.client_msg_id)
         if result.outcome != "retry" or attempt >= NOTIFY_ATTEMPTS:
             return result
         await asyncio.sleep(backoff(attempt))

@@ -37,7 +37,8 @@ log = logging.getLogger("bot.notify")
 
 SLICE_S = 15.0  # a sender job works this long, then queues its continuation
 STOPS = frozenset({"finished", "not_due", "paused"})  # the job ends; the ticker restarts it when due
-BATCH_SECONDS = 2.0  # one claim holds about this much sending at the broadcast's rate
+BATCH_SECONDS = 0.5  # one claim holds about this much sending at the broadcast's rate ...
+MAX_BATCH = 500  # ... and never more rows than this
 MAX_ATTEMPTS = 5  # tries per recipient for transient failures (-1, timeouts)
 QUOTA = "quota"  # pause reason that lifts by itself when the quota resets
 
@@ -171,7 +172,7 @@ class Runner:
         log.info("broadcast %d started: %d recipients", b.id, total)
 
     async def _batch(self, b: Broadcast, token: str, now: datetime) -> str:
-        size = max(10, min(2000, int(b.rate * BATCH_SECONDS)))
+        size = max(10, min(MAX_BATCH, int(b.rate * BATCH_SECONDS)))
         async with self.db.begin() as conn:
             rows = await broadcasts.claim(conn, b.id, worker=token, limit=size, now=now, lease=self.lease)
             if not rows and not await broadcasts.has_pending(conn, b.id):
@@ -181,9 +182,21 @@ class Runner:
         if not rows:  # the rest is leased to other senders or waiting for a retry
             await asyncio.sleep(self.poll)
             return "idle"
-        outcomes = await self._send(b, rows)
+        renewing = asyncio.create_task(self._renew(rows, token))  # cancelled right below
+        try:
+            outcomes = await self._send(b, rows)
+        finally:
+            renewing.cancel()
         await self._record(b, outcomes)
         return "sent"
+
+    async def _renew(self, rows: list[Recipient], token: str) -> None:
+        """While a batch is out, keep its lease from running out (a slow WeChat, a busy machine)."""
+        ids = [r.id for r in rows]
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            async with self.db.begin() as conn:
+                await broadcasts.renew(conn, ids, worker=token, until=utcnow() + self.lease)
 
     async def _send(self, b: Broadcast, rows: list[Recipient]) -> Outcomes:
         outcomes = Outcomes()
