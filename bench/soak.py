@@ -204,6 +204,15 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
+def cpu_s(pid: int) -> float:
+    """utime + stime of one process, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -247,6 +256,7 @@ class Results:
     latencies: dict[str, list[float]] = field(default_factory=lambda: {"text": [], "event": [], "photo": []})
     per_minute: dict[int, list[float]] = field(default_factory=dict)
     rss: list[dict[str, Any]] = field(default_factory=list)
+    cpu: list[dict[str, float]] = field(default_factory=list)
     backlog_skipped: int = 0
 
 
@@ -329,6 +339,7 @@ async def sample_rss(stack: Stack, res: Results, started: float, stop: asyncio.E
         info = await client.info("memory")
         res.rss.append({"t": round(time.monotonic() - started), "redis_used_kb": int(info["used_memory"]) // 1024,
                         **{name: rss_kb(pid) for name, pid in pids.items()}})
+        res.cpu.append({"t": round(time.monotonic() - started), **{name: cpu_s(pid) for name, pid in pids.items()}})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 10)
     await client.aclose()
@@ -361,7 +372,10 @@ def summary(res: Results, args: argparse.Namespace, errors: list[str], elapsed: 
     warm = next((r for r in res.rss if r["t"] >= 120), res.rss[0] if res.rss else {})
     last = res.rss[-1] if res.rss else {}
     growth = {k: round(100 * (last[k] - warm[k]) / warm[k], 1) for k in warm if k != "t" and warm.get(k)}
-    return {"rate": args.rate, "duration_s": args.duration, "elapsed_s": round(elapsed), "photo_rate": args.photo_rate,
+    sent = sum(len(v) for v in res.latencies.values())
+    cpu = {k: round(res.cpu[-1][k] - res.cpu[0][k], 1) for k in res.cpu[0] if k != "t"} if len(res.cpu) > 1 else {}
+    return {"cpu_s": cpu, "cpu_ms_per_message": round(1000 * sum(cpu.values()) / max(sent, 1), 2),
+            "rate": args.rate, "duration_s": args.duration, "elapsed_s": round(elapsed), "photo_rate": args.photo_rate,
             "database": "sqlite" if args.sqlite else "postgresql", "statuses": dict(res.statuses),
             "skipped_all_students_busy": res.backlog_skipped,
             "text": stats(res.latencies["text"]), "event": stats(res.latencies["event"]),
