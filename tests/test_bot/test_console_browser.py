@@ -99,6 +99,7 @@ async def test_an_admin_sends_a_broadcast_and_watches_it_finish(browser: Browser
     await page.click("#send-button")
     await expect(page.locator("#p-state")).to_have_text("已完成", timeout=30_000)
     await expect(page.locator("#p-sent")).to_have_text("8")
+    await expect(page.locator("table")).to_contain_text("已发送")  # the final report, drawn after the end
     await page.screenshot(path=shot("console-broadcast.png"), full_page=True)
     delivered = [len(await world.stub.inbox(o)) for o in openids]
     assert delivered == [0 if n % 3 == 0 else 1 for n in range(12)]

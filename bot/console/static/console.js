@@ -32,7 +32,11 @@
           if (bar) { bar.max = Math.max(1, p.total); bar.value = p.sent + p.failed; }
           var state = document.getElementById("p-state");
           if (state) { state.textContent = live.getAttribute("data-" + p.state) || p.state; state.className = "pill " + p.state; }
-          if (p.state === "done" || p.state === "cancelled") { live.setAttribute("data-finished", "1"); return; }
+          if (p.state === "done" || p.state === "cancelled") {
+            // The page was drawn before the end: draw it again for the final report and controls.
+            if (live.getAttribute("data-initial") !== p.state) { window.location.reload(); }
+            return;
+          }
           setTimeout(tick, 1000);
         })
         .catch(function () { setTimeout(tick, 3000); });
