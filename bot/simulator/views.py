@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -142,29 +143,32 @@ def _event_action(openid: str, event: Any, key: Any) -> Action:
 
 
 async def _photo(request: web.Request) -> Action:
-    openid, data, ctype, filename = "", b"", "", ""
-    try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "openid":
-                openid = (await part.read(decode=True)).decode("utf-8", "replace")
-            elif part.name == "photo":
-                data, ctype, filename = await _read_limited(part), part.headers.get("Content-Type", ""), \
-                    part.filename or "photo.jpg"
-    except (ValueError, AssertionError):
-        raise BadInput("the form could not be read") from None
-    openid = _openid(openid)
+    fields = await _form(request)
+    openid = _openid(fields.get("openid", ("", b""))[1].decode("utf-8", "replace"))
+    ctype, data = fields.get("photo", ("", b""))
     if not data or not ctype.startswith("image/"):
         raise BadInput("photo must be an image file")
 
     async def build(sim: Simulator) -> str:
-        media_id = await sim.bridge.upload_photo(data, ctype, filename)
+        media_id = await sim.bridge.upload_photo(data, ctype, "photo" + (mimetypes.guess_extension(ctype) or ""))
         shown["media_id"] = media_id
         return sim.bridge.server.image_xml(openid, media_id)
     shown: dict[str, Any] = {"type": "image"}
     return Action(openid, INTERACTION["image"], build, shown)
+
+
+async def _form(request: web.Request) -> dict[str, tuple[str, bytes]]:
+    """name -> (content type, bytes) of each part, read as a stream: the app's 64 KB body limit is for
+    callbacks, a photo is bigger, so the limit here is MAX_PHOTO per part."""
+    fields: dict[str, tuple[str, bytes]] = {}
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, BodyPartReader) and part.name in ("openid", "photo"):
+                fields[part.name] = (part.headers.get("Content-Type", ""), await _read_limited(part))
+    except (ValueError, AssertionError):
+        raise BadInput("the form could not be read") from None
+    return fields
 
 
 async def _read_limited(part: BodyPartReader) -> bytes:

@@ -21,7 +21,7 @@ from bot.services.identity.sandbox import SandboxVerifier, make_test_id
 from storage.sql import staff
 from storage.sql.db import Database
 from storage.sql.migrate import ensure_schema
-from tests.fixtures.demo import ROOT, DemoEnv, RunningDemo
+from tests.fixtures.demo import ROOT, DemoEnv, RunningDemo, running
 from tests.fixtures.services import free_port
 
 
@@ -99,6 +99,17 @@ async def test_make_demo_starts_everything_stops_on_ctrl_c_and_keeps_its_data(
     assert (data / "gradbot.sqlite3").exists() and (data / "pay-sandbox").is_dir()
     async with running_demo() as again:
         assert again.password == first_password  # same data, same account
+
+
+async def test_without_redis_it_runs_on_memory_and_says_what_is_off(demo_env: DemoEnv) -> None:
+    memory = DemoEnv({**demo_env.env, "GRADBOT_REDIS_URL": "memory://"}, demo_env.ports)
+    async with running(memory) as demo, aiohttp.ClientSession() as http:
+        assert "/console/   off: it needs Redis" in demo.said and "template messages" in demo.said
+        assert "gradbot worker" not in demo.said  # jobs run inside gradbot serve
+        body = {"openid": "oSim_Memory_000000000001", "event": "subscribe"}
+        async with http.post(f"{demo.base}/simulator/api/send", json=body) as resp:
+            assert resp.status == 200 and "欢迎" in (await resp.json())["replies"][0]["content"]
+    assert demo.proc.returncode == 0, demo.said
 
 
 async def test_a_taken_port_is_named(demo_env: DemoEnv) -> None:

@@ -3,6 +3,7 @@ stand-in on another; the simulator signs callbacks to its own /wechat and reads 
 
 from __future__ import annotations
 
+import io
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ import redis.asyncio as aioredis
 from bot.config import Settings
 from bot.demo.accounts import push_menu
 from bot.services.notify.templates import load_templates
+from bot.simulator.views import MAX_PHOTO
 from bot.wechat.api import WeChatAPI
 from storage.tokens import MemoryTokenCache
 from tests.fixtures.app import Clock, Gradbot, GradbotFactory
@@ -168,6 +170,15 @@ async def test_bad_uploads_and_lookups_are_refused(make_gradbot: GradbotFactory,
     form.add_field("photo", b"%PDF-1.4", filename="cv.pdf", content_type="application/pdf")
     resp = await gb.client.post("/simulator/api/send", data=form)
     assert resp.status == 400 and "image" in (await resp.json())["error"]
+    form = aiohttp.FormData()
+    form.add_field("openid", OPENID)
+    form.add_field("photo", io.BytesIO(b"\xff" * (MAX_PHOTO + 1)), filename="huge.jpg", content_type="image/jpeg")
+    resp = await gb.client.post("/simulator/api/send", data=form)
+    assert resp.status == 400 and "larger" in (await resp.json())["error"]
+    broken = b"--xyz\r\nContent-Disposition: form-data; name=\"openid\"\r\n\r\nabc"  # never ends
+    resp = await gb.client.post("/simulator/api/send", data=broken,
+                                headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+    assert resp.status == 400
     assert (await gb.client.get(f"/simulator/api/inbox/{OPENID}?since=-1")).status == 400
     assert (await gb.client.get("/simulator/api/inbox/x")).status == 400
     assert (await gb.client.get("/simulator/api/media/no-such-media")).status == 404

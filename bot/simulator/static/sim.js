@@ -174,8 +174,8 @@
       return sendEvent("VIEW", button.url, label);
     }
     if (/^pic_/.test(button.type)) {
+      photo.click();  // the label's click handler runs inside this call and clears any older picker
       pendingPicker = { type: button.type, key: button.key, label: label };
-      photo.click();
       return null;
     }
     note("模拟器不支持这种菜单：" + button.type);
@@ -229,6 +229,7 @@
     text.value = "";
     sendText(value).catch(function () { /* shown in the chat */ });
   });
+  photo.parentNode.addEventListener("click", function () { pendingPicker = null; });
   photo.addEventListener("change", function () {
     var file = photo.files && photo.files[0];
     var picker = pendingPicker;
