@@ -26,7 +26,6 @@ from storage.sql.tables import broadcast_recipients as trc
 from storage.sql.tables import broadcasts as tbc
 
 INSERT_CHUNK = 5000
-OPEN_STATES = ("scheduled", "sending", "paused")
 
 
 @dataclass(frozen=True, slots=True)

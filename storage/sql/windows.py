@@ -82,13 +82,3 @@ async def get(conn: AsyncConnection, window_id: int) -> Window | None:
 async def all_windows(conn: AsyncConnection) -> list[Window]:
     stmt = sa.select(tw).order_by(tw.c.procedure, tw.c.school_code, tw.c.cohort)
     return [_window(r) for r in await conn.execute(stmt)]
-
-
-async def remove(conn: AsyncConnection, window_id: int, *, actor: str) -> bool:
-    window = await get(conn, window_id)
-    if window is None:
-        return False
-    await conn.execute(sa.delete(tw).where(tw.c.id == window_id))
-    await audit.record(conn, actor=actor, action="window.remove", openid=None,
-                       details={"procedure": window.procedure, "school": window.school_code, "cohort": window.cohort})
-    return True

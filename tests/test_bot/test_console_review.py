@@ -43,14 +43,14 @@ async def test_a_rejection_reaches_the_student_as_a_template_message(console_wor
     assert data["phrase2"] == "未通过"
     assert data["thing3"].startswith("照片质量不符合要求") and len(data["thing3"]) <= 20
     assert message["payload"]["url"].startswith(world.settings.public_url + "/notice/")
+    sent = await until_settled(world, review_id)  # the inbox may show it a moment before we record it
     async with world.db.read() as conn:
         review = await reviews.get(conn, review_id)
-        sent = await notifications.by_client_msg_id(conn, f"rv{review_id}")
         trail = await audit.for_student(conn, STUDENT)
     assert review is not None and review.state == "rejected" and review.decided_by == "li"
     text = "照片质量不符合要求：头部偏小：头顶到下巴应占照片高度的 2/3"
     assert review.reasons == [{"code": "photo_quality", "text": text, "items": ["head_size"]}]
-    assert sent is not None and sent.state == "sent" and sent.msgid == message["msgid"]
+    assert sent.state == "sent" and sent.msgid == message["msgid"]
     assert any(e.action == "review.reject" and e.actor == "li" for e in trail)
     notice = await browser.http.get(message["payload"]["url"].replace(world.settings.public_url, world.base))
     page = await notice.text()
@@ -102,6 +102,25 @@ async def test_an_approval_finishes_the_dialog_and_may_be_copied_by_cs(make_cons
     assert (openid, key) == (STUDENT, f"review:{review_id}") and "已完成" in messages[0].content
     [message] = await world.wait_inbox(STUDENT)
     assert message["payload"]["data"]["phrase2"]["value"] == "通过"
+
+
+@PG_ONLY
+async def test_a_student_in_no_waiting_dialog_hears_the_result_and_its_reasons(make_console: ConsoleFactory) -> None:
+    jobs = RecordingJobs()
+    world = await make_console(notify_use_cs=True, jobs=jobs)
+    review_id = await world.seed(STUDENT, "submitted")
+    store = world.app[keys.STORE]
+    begin = await store.begin(STUDENT, "seed-session", 5)
+    assert begin.turn is not None
+    await store.commit(begin.turn, SessionRecord(v=1, last_seen=world.gradbot.clock()).dumps(), b"")
+    browser = await world.signed_in("li")
+    await browser.get(f"/console/reviews/{review_id}")
+    await browser.post(f"/console/reviews/{review_id}", [("action", "reject"), ("reason", "incomplete"),
+                                                         ("reason", "other"), ("other", "缺少学信网采集码截图"),
+                                                         ("note", "补交后再提交")])
+    [(_, [message], _)] = jobs.cs
+    assert "没有通过审核" in message.content and "· 材料不全" in message.content
+    assert "· 其他：缺少学信网采集码截图" in message.content and "老师留言：补交后再提交" in message.content
 
 
 @PG_ONLY
@@ -164,6 +183,7 @@ async def test_the_delivery_report_is_recorded_on_the_notification(console_world
     await browser.get(f"/console/reviews/{review_id}")
     await browser.post(f"/console/reviews/{review_id}", {"action": "approve"})
     [message] = await world.wait_inbox(STUDENT)
+    await until_settled(world, review_id)  # WeChat reports seconds later, after we stored the msgid
     event = world.gradbot.wechat.event_xml(STUDENT, "TEMPLATESENDJOBFINISH").replace(
         "</xml>", f"<MsgID>{message['msgid']}</MsgID><Status><![CDATA[success]]></Status></xml>")
     resp = await world.gradbot.post_xml(event, STUDENT)

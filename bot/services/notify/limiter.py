@@ -76,9 +76,6 @@ class RateLimiter:
         """How many of ``n`` sends today's cap still allows (and counts them)."""
         return int(await self._day(keys=[self.keys.notify_day(china_day(now))], args=[n, limit]))
 
-    async def used_today(self, now: datetime) -> int:
-        return int(await self.client.get(self.keys.notify_day(china_day(now))) or 0)
-
     async def pause(self, seconds: float, reason: str) -> None:
         await self.client.set(self.keys.notify_pause(), reason, px=max(1, int(seconds * 1000)))
 
