@@ -24,12 +24,17 @@ PAID = "paid"
 REVIEW_APPROVED, REVIEW_REJECTED = "review_approved", "review_rejected"
 
 
-def payment_payload(inbound: Inbound) -> dict[str, Any]:
+def _content(inbound: Inbound) -> dict[str, Any]:
+    """The JSON object the outside event carries (anything else reads as empty)."""
     try:
         data = json.loads(inbound.content or "{}")
     except ValueError:
         data = {}
-    payload = dict(data) if isinstance(data, dict) else {}
+    return dict(data) if isinstance(data, dict) else {}
+
+
+def payment_payload(inbound: Inbound) -> dict[str, Any]:
+    payload = _content(inbound)
     payload["amount_yuan"] = yuan(int(payload.get("amount_fen") or 0))
     payload.setdefault("out_trade_no", inbound.event_key)
     return payload
@@ -49,11 +54,7 @@ async def on_paid(inbound: Inbound, ctx: Context) -> Outcome:
 
 def review_payload(inbound: Inbound) -> dict[str, Any]:
     """``{"review_id", "procedure", "reasons": [text, ...], "note", ...}`` as the console sent it."""
-    try:
-        data = json.loads(inbound.content or "{}")
-    except ValueError:
-        data = {}
-    payload = dict(data) if isinstance(data, dict) else {}
+    payload = _content(inbound)
     reasons = payload.get("reasons")
     payload["reasons"] = [str(r) for r in reasons] if isinstance(reasons, list) else []
     payload["note"] = str(payload.get("note") or "")

@@ -15,6 +15,7 @@ from bot.services.notify.limiter import CHINA
 from bot.services.notify.runner import QUOTA
 from storage.sql import broadcasts, schools
 from storage.sql.base import utcnow
+from storage.sql.broadcasts import Broadcast, Progress
 from storage.sql.stages import NEEDS_PROCEDURE, STAGES, Audience, AudienceError
 
 
@@ -97,27 +98,26 @@ async def submit(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"/console/broadcasts/{created.id}")
 
 
-@staff("admin")
-async def show(request: web.Request) -> web.StreamResponse:
+async def _state_of(request: web.Request) -> tuple[Broadcast, Progress, dict[str, dict[str, int]]]:
     console = console_of(request)
     async with console.db.read() as conn:
         b = await broadcasts.get(conn, _broadcast_id(request))
-        if b is None:
+        progress = await broadcasts.progress(conn, b.id) if b else None
+        if b is None or progress is None:
             raise web.HTTPNotFound()
-        progress = await broadcasts.progress(conn, b.id)
-        report = await broadcasts.report(conn, b.id)
+        return b, progress, await broadcasts.report(conn, b.id)
+
+
+@staff("admin")
+async def show(request: web.Request) -> web.StreamResponse:
+    b, progress, report = await _state_of(request)
     return render(request, "broadcast.html.j2", b=b, progress=progress, report=report, stage_titles=STAGE_TITLES,
-                  titles=console.titles, quota=QUOTA)
+                  titles=console_of(request).titles, quota=QUOTA)
 
 
 @staff("admin")
 async def status(request: web.Request) -> web.StreamResponse:
-    console = console_of(request)
-    async with console.db.read() as conn:
-        progress = await broadcasts.progress(conn, _broadcast_id(request))
-        if progress is None:
-            raise web.HTTPNotFound()
-        report = await broadcasts.report(conn, progress.id)
+    _, progress, report = await _state_of(request)
     return web.json_response({**progress.to_json(), "report": report}, headers={"Cache-Control": "no-store"})
 
 
