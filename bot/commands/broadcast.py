@@ -38,6 +38,7 @@ from storage.sql.db import Database
 from storage.sql.stages import Audience, AudienceError
 
 FINAL = ("done", "cancelled", "paused")
+STALL_S = 30.0
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
@@ -133,11 +134,18 @@ async def _send(args: argparse.Namespace, settings: Settings) -> int:
 async def watch(db: Database, broadcast_id: int, every: float = 0.5) -> Progress:
     """A progress bar on stderr until the broadcast is done, cancelled or paused."""
     started, tty = time.monotonic(), sys.stderr.isatty()
-    last_line = 0.0
+    last_line = last_change = time.monotonic()
+    seen: tuple[int, int, str] | None = None
     while True:
         async with db.read() as conn:
             progress = await broadcasts.progress(conn, broadcast_id)
         assert progress is not None
+        if (progress.sent, progress.failed, progress.state) != seen:
+            seen, last_change = (progress.sent, progress.failed, progress.state), time.monotonic()
+        elif time.monotonic() - last_change > STALL_S:
+            print(f"\nno progress for {STALL_S:.0f} s: is `gradbot worker` running (and `gradbot serve`, "
+                  "whose ticker restarts senders)?", file=sys.stderr)
+            last_change = time.monotonic()
         line = bar(progress, time.monotonic() - started)
         if tty:
             print("\r" + line, end="", file=sys.stderr, flush=True)
