@@ -11,6 +11,7 @@ children are booting, so their start-up and these imports share the wait.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from bot.demo.hints import HINTS
 from bot.demo.plan import HOST, DemoError, Plan, RedisChoice, choose_redis, plan_from_env
 from bot.sandbox.pay_keys import SandboxKeys, load_or_create
 
+PR_SET_PDEATHSIG = 1
 GRACE_S = {"gradbot serve": 15.0, "gradbot worker": 40.0}  # the worker gives running jobs 30 s
 
 
@@ -44,7 +46,7 @@ class Children:
 
     async def start(self, name: str, args: list[str], env: Mapping[str, str]) -> Child:
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", *args, env=dict(env),
-                                                    start_new_session=True)
+                                                    start_new_session=True, preexec_fn=_end_with_parent)
         child = Child(name, proc)
         self.items.append(child)
         return child
@@ -66,6 +68,13 @@ class Children:
         for child in self.items:
             if child.proc.returncode is None:
                 child.proc.kill()
+
+
+def _end_with_parent() -> None:
+    """In the child, before exec: a SIGINT when the orchestrator dies, even by SIGKILL (Linux only;
+    elsewhere an orchestrator killed outright leaves the children to be stopped by hand)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 async def _stop(child: Child) -> None:
@@ -124,7 +133,7 @@ def _signals(stop: asyncio.Event, children: Children) -> None:
         if stop.is_set():  # a second Ctrl-C: no more waiting
             children.kill_all()
         stop.set()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal was closed
         loop.add_signal_handler(sig, pressed)
 
 
@@ -135,7 +144,7 @@ async def _until_stopped(stop: asyncio.Event, children: Children) -> int:
     stopping.cancel()
     exited.cancel()
     if stopping in done:
-        say("Ctrl-C: stopping")
+        say("asked to stop (Ctrl-C, SIGTERM or SIGHUP): stopping everything")
         return 0
     child = exited.result()
     say(f"{child.name} exited with code {child.proc.returncode}; stopping the rest")

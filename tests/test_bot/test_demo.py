@@ -21,8 +21,10 @@ from bot.services.identity.sandbox import SandboxVerifier, make_test_id
 from storage.sql import staff
 from storage.sql.db import Database
 from storage.sql.migrate import ensure_schema
-from tests.fixtures.demo import ROOT, DemoEnv, RunningDemo, running
+from tests.fixtures.demo import ROOT, Demo, DemoEnv, RunningDemo, running
 from tests.fixtures.services import free_port
+
+SLOW_S = 300  # whole demos start and stop here; a loaded CI box takes several times the quiet figures
 
 
 def test_the_plan_uses_embedded_defaults_and_drops_the_callers_settings(tmp_path: Path) -> None:
@@ -82,7 +84,8 @@ async def test_the_staff_account_is_made_once_and_its_password_kept(settings: Se
 
 # -- the real thing ----------------------------------------------------------------------------
 
-async def test_make_demo_starts_everything_stops_on_ctrl_c_and_keeps_its_data(
+@pytest.mark.timeout(SLOW_S)
+async def test_make_demo_starts_stops_in_order_keeps_its_data_and_leaves_no_child_behind(
         running_demo: RunningDemo, demo_env: DemoEnv) -> None:
     async with running_demo() as demo, aiohttp.ClientSession() as http:
         for url in (f"{demo.base}/readyz", f"{demo.base}/simulator/", f"{demo.base}/console/login"):
@@ -99,8 +102,38 @@ async def test_make_demo_starts_everything_stops_on_ctrl_c_and_keeps_its_data(
     assert (data / "gradbot.sqlite3").exists() and (data / "pay-sandbox").is_dir()
     async with running_demo() as again:
         assert again.password == first_password  # same data, same account
+        if sys.platform.startswith("linux"):  # PR_SET_PDEATHSIG
+            await _killed_outright_takes_its_children_along(again)
 
 
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+async def _killed_outright_takes_its_children_along(demo: Demo) -> None:
+    children = _children_of(demo.proc.pid)
+    assert len(children) == 2  # gradbot serve and gradbot worker, each in its own session
+    demo.proc.kill()  # no chance to stop them in order
+    await demo.proc.wait()
+    for _ in range(600):
+        if not _alive(children):
+            break
+        await asyncio.sleep(0.05)
+    assert not _alive(children)
+
+
+@pytest.mark.timeout(SLOW_S)
 async def test_without_redis_it_runs_on_memory_and_says_what_is_off(demo_env: DemoEnv) -> None:
     memory = DemoEnv({**demo_env.env, "GRADBOT_REDIS_URL": "memory://"}, demo_env.ports)
     async with running(memory) as demo, aiohttp.ClientSession() as http:
@@ -112,6 +145,7 @@ async def test_without_redis_it_runs_on_memory_and_says_what_is_off(demo_env: De
     assert demo.proc.returncode == 0, demo.said
 
 
+@pytest.mark.timeout(SLOW_S)
 async def test_a_taken_port_is_named(demo_env: DemoEnv) -> None:
     port = demo_env.ports["GRADBOT_DEMO_STUB_PORT"]
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
