@@ -154,4 +154,17 @@ async def test_the_demo_photo_collection_end_to_end_in_a_browser(running_demo: R
             await template.locator("a.card").click()
         notice = await opened.value
         await phone.expect(notice.locator("body")).to_contain_text("通过")
+        await _another_tab_is_another_student(context, demo, phone)
         await context.close()
+
+
+async def _another_tab_is_another_student(context: Any, demo: Demo, first: Phone) -> None:
+    second = Phone(await context.new_page())
+    await second.page.goto(f"{demo.base}/simulator/")
+    assert await second.page.inner_text("#who") != await first.page.inner_text("#who")
+    await second.expect(second.page.locator("#follow")).to_be_visible()  # a new student, not following yet
+    await second.page.click("#follow")
+    await second.shows("#chat li.theirs", "欢迎")
+    await second.say(HINTS["start"], "同意")  # starts from the beginning: binding's consent
+    await first.page.wait_for_timeout(1500)  # two polls of the first tab's inbox
+    await first.expect(first.theirs.last).to_contain_text("审核结果通知")  # nothing of the second student
