@@ -17,8 +17,9 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.demo.hints import HINTS
 from bot.demo.plan import HOST, DemoError, Plan, RedisChoice, choose_redis, plan_from_env
@@ -151,6 +152,23 @@ async def _until_stopped(stop: asyncio.Event, children: Children) -> int:
     return 1
 
 
+async def _ready_unless_stopped(ready: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Wait for gradbot to be ready; False as soon as a Ctrl-C comes first (a slow first start must
+    not keep it waiting)."""
+    waiting, stopping = asyncio.ensure_future(ready), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not waiting.done():
+            waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+    if waiting.cancelled():
+        return False
+    waiting.result()  # a start that failed raises here
+    return True
+
+
 async def run(env: Mapping[str, str], started: float) -> int:
     plan = plan_from_env(env)
     for variable, port, what in (("GRADBOT_DEMO_PORT", plan.web_port, "gradbot"),
@@ -176,6 +194,7 @@ async def _run(plan: Plan, choice: RedisChoice, env: Mapping[str, str], started:
                                          child_env)
         if not choice.memory:
             await children.start("gradbot worker", ["worker"], child_env)
+        say(f"started {' and '.join(c.name for c in children.items)}; waiting for {plan.public_url}/readyz")
         return await _with_sandboxes(plan, choice, child_env, keys, children, web_child, stop, started)
     finally:
         await children.stop_all()
@@ -190,7 +209,10 @@ async def _with_sandboxes(plan: Plan, choice: RedisChoice, child_env: Mapping[st
     async with sandboxes(plan, settings, keys, say):
         menu = asyncio.ensure_future(push_menu(settings))
         try:
-            await wait_ready(f"{plan.public_url}/readyz", lambda: web_child.proc.returncode)
+            if not await _ready_unless_stopped(wait_ready(f"{plan.public_url}/readyz",
+                                                          lambda: web_child.proc.returncode), stop):
+                say("asked to stop before gradbot was ready: stopping everything")
+                return 0
             ready_s = time.monotonic() - started
             login = await ensure_staff(settings)
             await menu

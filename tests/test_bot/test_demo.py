@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from bot.services.identity.sandbox import SandboxVerifier, make_test_id
 from storage.sql import staff
 from storage.sql.db import Database
 from storage.sql.migrate import ensure_schema
-from tests.fixtures.demo import ROOT, Demo, DemoEnv, RunningDemo, running
+from tests.fixtures.demo import ROOT, Demo, DemoEnv, RunningDemo, processes_of, running
 from tests.fixtures.services import free_port
 
 SLOW_S = 300  # whole demos start and stop here; a loaded CI box takes several times the quiet figures
@@ -96,6 +97,7 @@ async def test_make_demo_starts_stops_in_order_keeps_its_data_and_leaves_no_chil
         first_password = demo.password
         assert "gradbot worker reading" in demo.said  # the worker runs beside the web process
     assert demo.proc.returncode == 0, demo.said
+    assert not processes_of(demo_env.env["GRADBOT_DATA_DIR"])
     assert demo.said.index("stopping gradbot serve") < demo.said.index("stopping gradbot worker") < demo.said.index(
         "stopping the WeChat stand-in")
     data = Path(demo_env.env["GRADBOT_DATA_DIR"])
@@ -143,6 +145,24 @@ async def test_without_redis_it_runs_on_memory_and_says_what_is_off(demo_env: De
         async with http.post(f"{demo.base}/simulator/api/send", json=body) as resp:
             assert resp.status == 200 and "欢迎" in (await resp.json())["replies"][0]["content"]
     assert demo.proc.returncode == 0, demo.said
+
+
+@pytest.mark.timeout(SLOW_S)
+async def test_ctrl_c_while_gradbot_is_still_starting_stops_everything_at_once(demo_env: DemoEnv) -> None:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.demo", cwd=ROOT, env=demo_env.env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    said = ""
+    while "waiting for" not in said:  # the children were started; gradbot needs seconds more
+        line = await proc.stdout.readline()
+        assert line, said
+        said += line.decode()
+    proc.send_signal(signal.SIGINT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    said += out.decode()
+    assert proc.returncode == 0, said
+    assert "before gradbot was ready" in said and "Ctrl-C stops everything" not in said
+    assert not processes_of(demo_env.env["GRADBOT_DATA_DIR"])
 
 
 @pytest.mark.timeout(SLOW_S)
