@@ -28,6 +28,8 @@ ROUTES: dict[str, Handler] = {
 
 
 async def dispatch(inbound: Inbound, ctx: Context) -> Outcome:
+    if inbound.kind == "external":  # a payment, a review or an upload changed the facts
+        dialog.forget_status(ctx)
     default = events.on_silent if inbound.kind == "event" else text.on_unsupported
     handler = ROUTES.get(inbound.label, default)
     return await handler(inbound, ctx)

@@ -9,10 +9,11 @@ the child finishes the parent carries on by itself (its *auto* states need no in
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from bot.wechat.inbound import Inbound
-from dialogs.actions import Call
+from dialogs.actions import Call, ProcedureStatus
 from dialogs.engine import YES_WORDS, Effect, Input, StepResult
 from dialogs.session import Frame
 from dialogs.spec import Intent, Say, say
@@ -26,6 +27,11 @@ STATUS_KEYS = frozenset({"STATUS"})
 CONTINUE_WORDS = frozenset({"1", "继续"})
 RESTART_WORDS = frozenset({"2", "重新开始", "重来"})
 MAX_AUTO_STEPS = 12  # auto states chained in one turn; a definition that loops is a bug, not a hang
+# The facts behind the status lines (binding, verification, school link, procedure progress) change
+# in the student's own turn: by an effect, or by an outside event (payment, review, web upload) that
+# runs inside it. Both drop the copy kept in the session record (erasure removes the record). The age
+# cap bounds the damage should a writer outside the turn ever appear. A lookup was 2-4 ms CPU in SQL.
+STATUS_KEPT = 600.0
 
 
 def to_input(inbound: Inbound) -> Input:
@@ -74,7 +80,7 @@ async def _command_outcome(command: str, openid: str, ctx: Context) -> Outcome:
         return await _start(command[6:], openid, ctx)
     frame = ctx.session.top
     if command == "status":
-        return Outcome([say("common/status", items=await ctx.services.actions.status(openid))])
+        return Outcome([say("common/status", items=await _status(openid, ctx))])
     if command == "menu" or frame is None:
         return Outcome([say("common/help" if command in ("help", "menu") else "common/nothing_open")])
     engine = ctx.services.engine
@@ -84,6 +90,20 @@ async def _command_outcome(command: str, openid: str, ctx: Context) -> Outcome:
         moved = engine.back(frame, ctx.now)
         return Outcome(([] if moved else [say("common/cannot_back")]) + [engine.prompt(frame)])
     return Outcome([say("common/help_in_dialog", title=_title(ctx, _root(ctx).dialog)), engine.prompt(frame)])
+
+
+def forget_status(ctx: Context) -> None:
+    """The facts may change in this turn: the next status reads them again."""
+    ctx.session.flags.pop("status", None)
+
+
+async def _status(openid: str, ctx: Context) -> list[ProcedureStatus]:
+    kept = ctx.session.flags.get("status")
+    if isinstance(kept, dict) and 0 <= ctx.now - float(kept.get("at", -1e18)) < STATUS_KEPT:
+        return [ProcedureStatus(**line) for line in kept["lines"]]
+    lines: list[ProcedureStatus] = await ctx.services.actions.status(openid)
+    ctx.session.flags["status"] = {"at": ctx.now, "lines": [asdict(line) for line in lines]}
+    return lines
 
 
 def _cancel(ctx: Context) -> Outcome:
@@ -192,12 +212,14 @@ async def _apply(frame: Frame, effects: list[Effect], payload: dict[str, Any], o
                  ctx: Context) -> list[Intent]:
     replies: list[Intent] = []
     call = Call(openid, frame.data, payload, ctx.now, dialog=frame.dialog, state=frame.state)
+    spec = ctx.services.engine.specs[frame.dialog]
+    if effects or spec.track:
+        forget_status(ctx)
     for effect in effects:
         if effect.name == "push_dialog":
             replies += await _begin(str(effect.args["name"]), openid, ctx, nested=True)
         else:
             await ctx.services.actions.apply(effect, call)
-    spec = ctx.services.engine.specs[frame.dialog]
     if spec.track:
         await ctx.services.actions.apply(Effect("track_progress"), call)
     return replies
