@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk; } || echo "make bench: Debian's wrk is missing (sudo apt-get install wrk)" >&2
 	$(BIN)/python -m bench
 
 clean:

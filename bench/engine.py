@@ -94,13 +94,11 @@ async def steps(total: int, students: int) -> dict[str, Any]:
     from bot.render import Renderer
     from bot.services.container import open_services
     from bot.wechat.inbound import Inbound
-    from storage.keys import KeyBuilder
 
     prefix = "benchengine" + str(int(time.time()) % 100000)
     settings = Settings(redis_url=pipeline.REDIS_URL, redis_prefix=prefix, data_dir=Path(tempfile.mkdtemp()),
                         wechat_api_base=f"http://127.0.0.1:{servers.free_port()}")
     client = redis_client(settings)
-    keys = KeyBuilder(settings.redis_prefix, settings.wechat_appid)
     ids = wxreq.openids(students)
     msg_ids = itertools.count(10**16)
     renderer, dispatch_s = Renderer(), []
@@ -112,14 +110,14 @@ async def steps(total: int, students: int) -> dict[str, Any]:
         finally:
             dispatch_s.append(time.perf_counter() - t0)
 
-    async def walk(pipe: Pipeline, openid: str, times: list[float] | None) -> None:
-        for text, expected in WALK:
+    async def walk(pipe: Pipeline, openid: str, times: list[list[float]] | None) -> None:
+        for i, (text, expected) in enumerate(WALK):
             inbound = Inbound(openid, TO_USER, "text", int(time.time()), msg_id=next(msg_ids), content=text)
             t0 = time.perf_counter()
             result = await pipe.process(inbound, 4.5)
             if times is not None:
-                times.append(time.perf_counter() - t0)
-            state = _state(await client.get(keys.session(openid)))[1]
+                times[i].append(time.perf_counter() - t0)
+            state = _state(await store.peek(openid))[1]  # the record is sealed in Redis
             if not result.messages or state != expected:
                 raise RuntimeError(f"{text!r}: state {state!r}, expected {expected!r}: {result.messages}")
 
@@ -131,7 +129,7 @@ async def steps(total: int, students: int) -> dict[str, Any]:
                 await walk(pipe, openid, None)
             models_before = services.engine.models()
             dispatch_s.clear()
-            times: list[float] = []
+            times: list[list[float]] = [[] for _ in WALK]
             watch = GcWatch()
             gc.callbacks.append(watch)
             cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -145,9 +143,11 @@ async def steps(total: int, students: int) -> dict[str, Any]:
     finally:
         await _drop(client, prefix)
         await store.close()
-    return {"steps": len(times), "students": students, "step_ms": _ms(times), "dispatch_ms": _ms(dispatch_s),
-            "cpu_us_per_step": round(cpu / len(times) * 1e6, 1),
-            "wall_us_per_step": round(wall / len(times) * 1e6, 1), "gc": watch.summary(),
+    every = [t for ts in times for t in ts]
+    return {"steps": len(every), "students": students, "step_ms": _ms(every), "dispatch_ms": _ms(dispatch_s),
+            "by_input": {f"{i + 1} {text}": _ms(ts) for i, ((text, _), ts) in enumerate(zip(WALK, times, strict=True))},
+            "cpu_us_per_step": round(cpu / len(every) * 1e6, 1),
+            "wall_us_per_step": round(wall / len(every) * 1e6, 1), "gc": watch.summary(),
             "models_before": models_before, "models_after": models_after,
             "dialogs": sorted(services.engine.specs)}
 
@@ -178,7 +178,7 @@ class Sender:
         return (found.group(1) if found else xml), sent, time.perf_counter()
 
 
-async def _wait_ticket(r: aioredis.Redis, key: str, want: int, limit: float = 2.0) -> None:
+async def _wait_ticket(r: Any, key: str, want: int, limit: float = 2.0) -> None:
     deadline = time.perf_counter() + limit
     while int(await r.get(key) or 0) < want:
         if time.perf_counter() > deadline:
@@ -186,23 +186,38 @@ async def _wait_ticket(r: aioredis.Redis, key: str, want: int, limit: float = 2.
         await asyncio.sleep(0.0002)
 
 
-async def _fifo(url: str, prefix: str, bursts: int) -> dict[str, Any]:
+async def _fifo(url: str, prefix: str, bursts: int, data_key: str) -> dict[str, Any]:
     from storage.keys import KeyBuilder
+    from storage.sealed import open_record
+    from storage.sql.crypto import Keyring
 
     keys = KeyBuilder(prefix, pipeline.APPID)
+    keyring = Keyring(data_key)
     openid = "oBENCHfifo" + f"{int(time.time() * 1000) % 10**18:018d}"
-    r = aioredis.Redis.from_url(pipeline.REDIS_URL)
+    raw = aioredis.Redis.from_url(pipeline.REDIS_URL)
+    r = _Opened(raw, keys.session(openid), lambda b: open_record(keyring, openid, b))
     out: dict[str, Any] = {"openid_kind": "one student for every burst", "bursts": bursts}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=0)) as http:
         s = Sender(http, url, openid)
         reference = [(await s.send(text))[0] for text, _ in WALK]
         out["ordered"] = await _ordered(s, r, keys, openid, reference, bursts)
         out["concurrent"] = await _concurrent(s, r, keys, openid, bursts)
-    await r.aclose()
+    await raw.aclose()
     return out
 
 
-async def _ordered(s: Sender, r: aioredis.Redis, keys: Any, openid: str, reference: list[str],
+class _Opened:
+    """The server's Redis, with the student's session record opened (it is sealed at rest)."""
+
+    def __init__(self, client: aioredis.Redis, session_key: str, opener: Any) -> None:
+        self.client, self.session_key, self.opener = client, session_key, opener
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.client.get(key)
+        return self.opener(value) if key == self.session_key else value
+
+
+async def _ordered(s: Sender, r: Any, keys: Any, openid: str, reference: list[str],
                    bursts: int) -> dict[str, Any]:
     lost = wrong = queued = 0
     walls: list[float] = []
@@ -225,7 +240,7 @@ async def _ordered(s: Sender, r: aioredis.Redis, keys: Any, openid: str, referen
             "burst_ms": _ms(walls)}
 
 
-async def _concurrent(s: Sender, r: aioredis.Redis, keys: Any, openid: str, bursts: int) -> dict[str, Any]:
+async def _concurrent(s: Sender, r: Any, keys: Any, openid: str, bursts: int) -> dict[str, Any]:
     lost = miscount = 0
     walls: list[float] = []
     for _ in range(bursts):
@@ -246,13 +261,16 @@ async def _concurrent(s: Sender, r: aioredis.Redis, keys: Any, openid: str, burs
 
 def fifo(bursts: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="gradbot-engine-"))
+    from storage.sql.crypto import generate_key
+
     bench = pipeline.Bench(pipeline.Config(), work, servers.BENCH / "results" / "logs")
     bench.logdir.mkdir(parents=True, exist_ok=True)
+    bench.env["GRADBOT_DATA_KEY"] = data_key = generate_key()
     run = servers.start(servers.Variant("engine-fifo-2p", "gradbot", 2), bench.env, bench.logdir)
     try:
         workers = [p for p in run.tree() if p != run.proc.pid]
         cpu0 = {p: servers.cpu_us([p]) for p in workers}
-        result = asyncio.run(_fifo(run.url, bench.prefix, bursts))
+        result = asyncio.run(_fifo(run.url, bench.prefix, bursts, data_key))
         result["worker_cpu_s"] = [round((servers.cpu_us([p]) - cpu0[p]) / 1e6, 2) for p in workers]
         result["server_log_errors"] = len(run.log_errors(0))
     finally:

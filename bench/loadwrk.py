@@ -21,6 +21,8 @@ def require_wrk() -> str:
 
 
 def wrk_version() -> str:
+    if shutil.which("wrk") is None:
+        return "not installed"
     out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     return (out.stdout + out.stderr).split("\n", 1)[0].strip()
 
