@@ -98,7 +98,7 @@ def run(workers: int = 1, safe: bool = False, duration: float = 15.0, rate: int 
         raise SystemExit("py-spy is missing: .venv/bin/pip install py-spy")
     loadwrk.require_wrk()
     out_dir = out_dir or (servers.BENCH / "results")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="gradbot-profile-"))
     variant = servers.Variant(f"gradbot-{workers}p{'-safe' if safe else ''}", "gradbot", workers, safe=safe)
     bench = pipeline.Bench(pipeline.Config(duration=duration + 4), work, out_dir / "logs")

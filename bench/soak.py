@@ -393,22 +393,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--students", type=int, default=2000)
     ap.add_argument("--sqlite", action="store_true", help="the embedded SQLite instead of PostgreSQL")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--tree", type=Path, help="run gradbot from this checkout (e.g. a `git worktree` of a commit)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
     stack = Stack(Path(tempfile.mkdtemp(prefix="gradbot-soak-")))
     db_url = "" if args.sqlite else _pg_schema(stack)
     env = stack.env(db_url)
+    if args.tree is not None:  # its packages first: the server runs the commit under test, not this tree
+        env["PYTHONPATH"] = str(args.tree.resolve())
     res = Results()
     started = time.monotonic()
     try:
         stack.start("redis", ["redis-server", "--port", str(stack.redis_port), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no", "--dir", str(stack.workdir)], env)
-        stack.start("stub", [str(GRADBOT), "wechat-stub", "--port", str(stack.stub_port), "--appid", APPID,
+        gradbot = [str(GRADBOT)] if args.tree is None else [sys.executable, "-m", "bot.cli"]
+        stack.start("stub", [*gradbot, "wechat-stub", "--port", str(stack.stub_port), "--appid", APPID,
                              "--secret", SECRET], env)
         wait_http(f"http://127.0.0.1:{stack.stub_port}/_stub/calls")
-        subprocess.run([str(GRADBOT), "db", "upgrade"], env=env, check=True, cwd=stack.workdir, capture_output=True)
-        stack.start("serve", [str(GRADBOT), "serve", "--port", str(stack.web_port), "--workers", "2"], env)
-        stack.start("worker", [str(GRADBOT), "worker"], env)
+        subprocess.run([*gradbot, "db", "upgrade"], env=env, check=True, cwd=stack.workdir, capture_output=True)
+        stack.start("serve", [*gradbot, "serve", "--port", str(stack.web_port), "--workers", "2"], env)
+        stack.start("worker", [*gradbot, "worker"], env)
         wait_http(f"http://127.0.0.1:{stack.web_port}/readyz")
         stub = f"http://127.0.0.1:{stack.stub_port}"
         media = seed_media(stub)
