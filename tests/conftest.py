@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.console",
     "tests.fixtures.faults",
     "tests.fixtures.demo",
+    "tests.fixtures.screenshots",
 ]

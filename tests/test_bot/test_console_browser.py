@@ -1,25 +1,25 @@
 """The console in a real headless Chromium (Debian's ``chromium``, driven by Playwright; no browser
 download): a reviewer signs in and rejects a submission with the keyboard, and the student's template
 message arrives in the stand-in; an admin composes a broadcast and watches it finish; cross-site and
-role-violating requests are refused. Screenshots land in docs/screenshots/."""
+role-violating requests are refused. Screenshots go to pytest's temp folder, or to docs/screenshots/ under
+GRADBOT_UPDATE_SCREENSHOTS=1 (tests/fixtures/screenshots.py)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.fixtures.console import HANJIANG, PASSWORD, PROCEDURE, ConsoleWorld, openid_for
+from tests.fixtures.screenshots import Shots
 
 # HTTP-level tests run on PostgreSQL (production); the repositories run on both backends.
 pytestmark = pytest.mark.parametrize("sql_url", ["postgresql"], indirect=True)
 
 CHROMIUM = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 STUDENT = "oBrowserStudent_0001_abcdefg"
 
 
@@ -50,13 +50,9 @@ async def sign_in(browser: Browser, world: ConsoleWorld, username: str, **viewpo
     return page
 
 
-def shot(name: str) -> str:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    return str(SHOTS / name)
-
-
 async def test_a_reviewer_rejects_with_the_keyboard_and_the_student_is_told(browser: Browser,
-                                                                             console_world: ConsoleWorld) -> None:
+                                                                             console_world: ConsoleWorld,
+                                                                             shots: Shots) -> None:
     world = console_world
     review_id = await world.seed(STUDENT, "submitted", photo=world.store_photos())
     await world.add_staff("li")
@@ -70,7 +66,7 @@ async def test_a_reviewer_rejects_with_the_keyboard_and_the_student_is_told(brow
     await page.keyboard.press("1")  # 照片质量不符合要求
     await page.fill("#note", "请在光线均匀的地方重新拍摄")
     await page.locator("#note").blur()
-    await page.screenshot(path=shot("console-review.png"), full_page=True)
+    await shots.take(page, "console-review.png", full_page=True)
     await page.keyboard.press("r")  # reject
     await expect(page).to_have_url(f"{world.base}/console/reviews?empty=1")
     [message] = await world.wait_inbox(STUDENT)
@@ -78,7 +74,8 @@ async def test_a_reviewer_rejects_with_the_keyboard_and_the_student_is_told(brow
     assert data["phrase2"] == "未通过" and data["thing3"].startswith("照片质量不符合要求")
 
 
-async def test_an_admin_sends_a_broadcast_and_watches_it_finish(browser: Browser, console_world: ConsoleWorld) -> None:
+async def test_an_admin_sends_a_broadcast_and_watches_it_finish(browser: Browser, console_world: ConsoleWorld,
+                                                               shots: Shots) -> None:
     world = console_world
     openids = [openid_for(i, "web") for i in range(12)]
     for n, openid in enumerate(openids):
@@ -86,7 +83,7 @@ async def test_an_admin_sends_a_broadcast_and_watches_it_finish(browser: Browser
     await world.add_staff("boss", role="admin", schools_=())
     page = await sign_in(browser, world, "boss")
     await page.goto(f"{world.base}/console/?procedure={PROCEDURE}")
-    await page.screenshot(path=shot("console-dashboard.png"), full_page=True)
+    await shots.take(page, "console-dashboard.png", full_page=True)
     await page.goto(world.base + "/console/broadcasts/new")
     await page.fill("#title", "图像采集缴费提醒")
     await page.select_option("#procedure", PROCEDURE)
@@ -95,23 +92,24 @@ async def test_an_admin_sends_a_broadcast_and_watches_it_finish(browser: Browser
     await page.fill("#var_message", "请在截止前完成缴费")
     await page.click("#preview-button")
     await expect(page.locator("#audience-count")).to_have_text("8")
-    await page.screenshot(path=shot("console-broadcast-preview.png"), full_page=True)
+    await shots.take(page, "console-broadcast-preview.png", full_page=True)
     await page.click("#send-button")
     await expect(page.locator("#p-state")).to_have_text("已完成", timeout=30_000)
     await expect(page.locator("#p-sent")).to_have_text("8")
     await expect(page.locator("table")).to_contain_text("已发送")  # the final report, drawn after the end
-    await page.screenshot(path=shot("console-broadcast.png"), full_page=True)
+    await shots.take(page, "console-broadcast.png", full_page=True)
     delivered = [len(await world.stub.inbox(o)) for o in openids]
     assert delivered == [0 if n % 3 == 0 else 1 for n in range(12)]
 
 
-async def test_forged_and_forbidden_requests_are_refused(browser: Browser, console_world: ConsoleWorld) -> None:
+async def test_forged_and_forbidden_requests_are_refused(browser: Browser, console_world: ConsoleWorld,
+                                                         shots: Shots) -> None:
     world = console_world
     review_id = await world.seed(STUDENT, "submitted", photo=world.store_photos())
     await world.add_staff("li")
     page = await sign_in(browser, world, "li", width=390, height=844)  # a phone
     await page.goto(f"{world.base}/console/reviews/{review_id}")
-    await page.screenshot(path=shot("console-review-phone.png"), full_page=True)
+    await shots.take(page, "console-review-phone.png", full_page=True)
     # A request from the page's own script without the form's token: refused, nothing decided.
     status = await page.evaluate("""async (url) => (await fetch(url, {method: 'POST',
         headers: {'Content-Type': 'application/x-www-form-urlencoded'}, body: 'action=approve'})).status""",

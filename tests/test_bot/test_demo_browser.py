@@ -2,7 +2,8 @@
 simulator through the whole demo photo collection, pays at the sandbox cashier, approves in the
 staff console, and sees the template message arrive in the simulator.
 
-Screenshots go to a temp folder, or to ``$GRADBOT_SCREENSHOTS`` (``docs/screenshots`` for the README).
+Screenshots go to pytest's temp folder; ``GRADBOT_UPDATE_SCREENSHOTS=1`` writes the README's in docs/screenshots
+(tests/fixtures/screenshots.py).
 Without Chromium or Playwright the test is skipped with the reason; under ``CI=true`` it fails.
 """
 
@@ -17,8 +18,9 @@ from typing import Any
 import pytest
 
 from bot.demo.hints import HINTS
-from tests.fixtures.demo import ROOT, Demo, RunningDemo
+from tests.fixtures.demo import Demo, RunningDemo
 from tests.fixtures.photos import phone_photo
+from tests.fixtures.screenshots import Shots
 
 CHROMIUM = os.environ.get("GRADBOT_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -50,14 +52,6 @@ async def browser() -> AsyncIterator[Any]:
         chromium = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         await chromium.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("GRADBOT_SCREENSHOTS", tmp_path))
-    folder = folder if folder.is_absolute() else ROOT / folder
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 class Phone:
@@ -104,24 +98,24 @@ async def _student_reaches_payment(phone: Phone, photo: Path) -> None:
     await phone.shows("#chat li.theirs", "确认")  # use the fixed photo?
 
 
-async def _pay(context: Any, phone: Phone, shots: Path) -> None:
+async def _pay(context: Any, phone: Phone, shots: Shots) -> None:
     await phone.say("确认", "13.50")
     async with context.expect_page() as opened:
         await phone.page.locator("#chat li.theirs a.card").last.click()
     pay = await opened.value
     await phone.expect(pay.locator("h1")).to_contain_text("采集费")
-    await pay.screenshot(path=str(shots / "demo-pay-page.png"))
+    await shots.take(pay, "demo-pay-page.png")
     async with context.expect_page() as opened:
         await pay.get_by_text("打开支付沙箱收银台").click()
     cashier = await opened.value
     await phone.expect(cashier.locator(".amount")).to_contain_text("13.50")
-    await cashier.screenshot(path=str(shots / "demo-sandbox-cashier.png"))
+    await shots.take(cashier, "demo-sandbox-cashier.png")
     await cashier.get_by_role("button", name="模拟支付成功").click()
     await phone.expect(pay.locator("#done")).to_be_visible(timeout=WAIT_MS)  # the pay page saw it too
     await phone.shows("#chat li.theirs", "材料已提交")
 
 
-async def _approve(context: Any, demo: Demo, phone: Phone, shots: Path) -> None:
+async def _approve(context: Any, demo: Demo, phone: Phone, shots: Shots) -> None:
     console = await context.new_page()
     await console.goto(f"{demo.base}/console/login")
     await console.fill("#username", "demo")
@@ -130,12 +124,12 @@ async def _approve(context: Any, demo: Demo, phone: Phone, shots: Path) -> None:
     await console.goto(f"{demo.base}/console/reviews")
     await console.click("#take-next")
     await phone.expect(console.locator("h1")).to_contain_text("毕业生图像采集（演示）")
-    await console.screenshot(path=str(shots / "demo-console-review.png"))
+    await shots.take(console, "demo-console-review.png")
     await console.locator("button[value=approve]").click()
 
 
 async def test_the_demo_photo_collection_end_to_end_in_a_browser(running_demo: RunningDemo, browser: Any,
-                                                                 shots: Path, tmp_path: Path) -> None:
+                                                                 shots: Shots, tmp_path: Path) -> None:
     photo = tmp_path / "phone-photo.jpg"
     photo.write_bytes(phone_photo())  # 12 MP, sideways with EXIF orientation: it needs fixing
     async with running_demo() as demo:
@@ -143,13 +137,13 @@ async def test_the_demo_photo_collection_end_to_end_in_a_browser(running_demo: R
         phone = Phone(await context.new_page())
         await phone.page.goto(f"{demo.base}/simulator/")
         await _student_reaches_payment(phone, photo)
-        await phone.page.screenshot(path=str(shots / "demo-simulator-photo.png"))
+        await shots.take(phone.page, "demo-simulator-photo.png")
         await _pay(context, phone, shots)
         await _approve(context, demo, phone, shots)
         template = phone.page.locator("#chat li[data-type=template]")
         await phone.expect(template).to_contain_text("审核结果通知", timeout=WAIT_MS)
         await phone.expect(template).to_contain_text("通过")
-        await phone.page.screenshot(path=str(shots / "demo-simulator-approved.png"))
+        await shots.take(phone.page, "demo-simulator-approved.png")
         async with context.expect_page() as opened:
             await template.locator("a.card").click()
         notice = await opened.value
