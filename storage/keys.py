@@ -89,6 +89,10 @@ class KeyBuilder:
         """Set by the worker that runs the nightly retention of day ``YYYYMMDD`` (one run per night)."""
         return f"{self.prefix}:{self.appid}:retention:{day}"
 
+    def reconcile_lease(self) -> str:
+        """Held by the process running this interval's payment reconciliation round (storage/lease.py)."""
+        return f"{self.prefix}:{self.appid}:pay:reconcile"
+
     def notify_requeued(self, client_msg_id: str) -> str:
         """Set while a pending notification has just been queued again, so tickers queue it once."""
         return f"{self.prefix}:{self.appid}:notify:requeued:{client_msg_id}"

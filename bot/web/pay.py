@@ -11,17 +11,19 @@ shows the Native ``code_url`` as a QR code. The notification endpoint lives in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import redis.asyncio as aioredis
 import segno
 from aiohttp import web
 
 from bot import keys
-from bot.config import PAY_API_DEFAULT
+from bot.config import PAY_API_DEFAULT, Settings
 from bot.records import open_database
 from bot.services.payments import oauth
 from bot.services.payments.client import PayClient
@@ -30,15 +32,18 @@ from bot.services.payments.errors import AlreadyPaid, PayApiError, PaymentError,
 from bot.services.payments.fees import load_fees
 from bot.services.payments.followup import tell_student
 from bot.services.payments.links import PAYER_TTL, LinkClaims, Sealer, TokenExpired, TokenInvalid
-from bot.services.payments.reconcile import Reconciler
+from bot.services.payments.reconcile import INTERVAL, Reconciler
 from bot.services.payments.service import Payments
 from bot.web import pay_notify
 from bot.web.pay_templates import html_environment
+from storage.keys import KeyBuilder
+from storage.lease import Lease
 from storage.sql.orders import Order
 
 log = logging.getLogger("bot.web.pay")
 PAYER_COOKIE = "gb_payer"
 RECONCILER: web.AppKey[asyncio.Task[None]] = web.AppKey("pay_reconciler")
+RECONCILING = web.AppKey("pay_reconciling", Reconciler)  # the object the RECONCILER task runs
 # Failures that get a friendly "try again later", never a stack trace.
 SOFT_ERRORS: tuple[type[BaseException], ...] = (*pay_notify.DB_ERRORS, PaymentError)
 
@@ -59,15 +64,27 @@ async def _pay_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     config = PayConfig.from_settings(settings)  # a half-configured merchant stops the start-up
-    async with open_database(settings) as db, PayClient(config) as client, aiohttp.ClientSession() as http:
+    async with (open_database(settings) as db, PayClient(config) as client, aiohttp.ClientSession() as http,
+                _lease_redis(settings) as redis):
         payments = Payments(config, client, db, load_fees(), Sealer(link_secret(settings)), app[keys.METRICS],
                             app[keys.CLOCK])
         app[keys.PAYMENTS], app[keys.PAY_HTTP] = payments, http
-        reconciler = Reconciler(payments, lambda order: follow_up(app, order))
+        # One reconciliation pass per interval across every worker (docs/payments.md), not one per process.
+        lease = None if redis is None else Lease(
+            redis, KeyBuilder(settings.redis_prefix, settings.wechat_appid).reconcile_lease(), INTERVAL)
+        app[RECONCILING] = reconciler = Reconciler(payments, lambda order: follow_up(app, order), interval=INTERVAL,
+                                                   lease=lease)
         app[RECONCILER] = asyncio.get_running_loop().create_task(reconciler.loop())
         yield
         app[RECONCILER].cancel()
         await asyncio.gather(app[RECONCILER], return_exceptions=True)
+
+
+def _lease_redis(settings: Settings) -> contextlib.AbstractAsyncContextManager[aioredis.Redis | None]:
+    """The Redis client of the reconciliation lease; none with memory:// state (one process only)."""
+    if settings.memory_state:
+        return contextlib.nullcontext(None)
+    return aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
 
 
 async def follow_up(app: web.Application, order: Order) -> None:

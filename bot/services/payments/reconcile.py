@@ -1,20 +1,27 @@
 """Reconciliation: ask WeChat Pay about orders still unpaid after a few minutes, close expired ones.
 
 A notification can be lost (WeChat Pay promises no delivery); the order query is the fallback
-(reference §1.3-§1.4). Every step is idempotent, so several web workers running it at once only
-cost extra queries.
+(reference §1.3-§1.4). Every web worker runs the loop, but with a :class:`~storage.lease.Lease` only
+the process that takes the round's lease (SET NX PX, ``interval`` long, renewed while the pass runs)
+queries: one pass per interval across all processes and machines, and when the holder dies its
+lease expires and another worker takes the next round. Every step stays idempotent, so a pass run
+twice (a lost lease, Redis unreachable: then each worker runs its own pass) only costs extra queries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from redis.exceptions import RedisError
+
 from bot.services.payments.errors import PaymentError
 from bot.services.payments.service import Payments
+from storage.lease import Lease
 from storage.sql import orders as repo
 
 log = logging.getLogger("bot.payments")
@@ -31,6 +38,38 @@ class Reconciler:
     query_after: float = QUERY_AFTER
     interval: float = INTERVAL
     batch: int = 1000
+    lease: Lease | None = None  # shared by every process (ttl = interval); None: this process alone
+
+    async def run_round(self) -> dict[str, int] | None:
+        """This interval's pass if this process takes the lease; None when another process has it."""
+        if self.lease is None:
+            return await self.run_once()
+        try:
+            held = await self.lease.acquire()
+        except RedisError as exc:  # idempotent: better a pass per worker than none at all
+            log.warning("reconciliation lease unavailable (%s): this worker runs the pass itself",
+                        type(exc).__name__)
+            return await self.run_once()
+        if not held:
+            return None
+        keeper = asyncio.create_task(self._keep(self.lease), name="reconcile-lease")
+        try:
+            return await self.run_once()
+        finally:  # the lease is not released: it marks this interval's pass as taken until it expires
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep(self, lease: Lease) -> None:
+        """Renew the lease while a long pass runs, so no other process starts the next one meanwhile."""
+        while True:
+            await asyncio.sleep(lease.ttl / 3)
+            try:
+                if not await lease.renew():
+                    log.warning("reconciliation lease lost during a pass; another worker may run one too")
+                    return
+            except RedisError as exc:
+                log.warning("reconciliation lease not renewed (%s)", type(exc).__name__)
 
     async def run_once(self) -> dict[str, int]:
         """One pass; returns how many orders became paid, were closed, or stayed open."""
@@ -66,6 +105,6 @@ class Reconciler:
         while True:
             await asyncio.sleep(self.interval)
             try:
-                await self.run_once()
+                await self.run_round()
             except Exception:  # a database hiccup must not end reconciliation for good
                 log.exception("reconciliation pass failed")
