@@ -62,6 +62,33 @@ class Procedure:
             kept["locked"] = True
         return kept
 
+    def answer_fields(self) -> list[tuple[str, str]]:
+        """(data key, label) of every answer a student gives, in step order: what a reviewer sees.
+
+        The label is the step's ``status`` (else its id). Window, title, links (pay, download,
+        upload), photo and document ids and other bookkeeping in the dialog's data are not answers;
+        the files themselves are listed apart (``review_documents``).
+        """
+        fields: list[tuple[str, str]] = []
+        for step in self.steps:
+            sid, kind = str(step["id"]), step["type"]
+            label = str(step.get("status") or sid)
+            if kind in ("text", "choice"):
+                fields.append((sid, label))
+            elif kind == "credits":
+                fields += [(sid, label), (f"{sid}__total", f"{label}（学分合计）")]
+            elif kind == "check":
+                fields += [(sid, label), (f"{sid}__what", f"{label}（问题类别）")]
+            elif kind == "documents":  # which paper of a "one of" group the student chose
+                fields += [(s.state, f"{s.title}（类型）") for s in document_slots(step) if s.role == "kind"]
+        return fields
+
+    def review_answers(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The answers in ``data`` as a review item lists them: ``kind`` "answer", the data key as
+        ``name``, the step's ``label`` and the ``value`` as text (a list joined with 、)."""
+        return [{"kind": "answer", "name": key, "label": label, "value": _as_text(data[key])}
+                for key, label in self.answer_fields() if key in data and _plain(data[key])]
+
 
 def _plain(value: Any) -> bool:
     if isinstance(value, str | int | float | bool) or value is None:
@@ -69,6 +96,12 @@ def _plain(value: Any) -> bool:
     if isinstance(value, list):
         return all(isinstance(v, str | int | float) for v in value)
     return False
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return "" if value is None else str(value)
 
 
 def prompt_name(procedure: str, state: str) -> str:

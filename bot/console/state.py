@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ from bot.services.notify.review import ReviewDesk
 from bot.services.notify.templates import TemplateConfig, load_templates
 from bot.services.notify.ticker import Ticker
 from bot.services.payments.fees import load_fees
+from dialogs.procedure import Procedure
 from dialogs.registry import load_procedures
 from storage.files import FileStore
 from storage.keys import KeyBuilder
@@ -56,6 +57,7 @@ class Console:
     broker: Any
     metrics: Metrics
     clock: Callable[[], float] = time.time
+    procedures: Mapping[str, Procedure] = field(default_factory=dict)  # which stored values are answers
 
     def now(self) -> datetime:
         """The app's clock as a UTC datetime (tests move it; production reads the wall clock)."""
@@ -112,7 +114,8 @@ async def console_state(parent: web.Application, app: web.Application) -> AsyncI
 async def _open(parent: web.Application, settings: Settings, db: Database, client: aioredis.Redis) -> Console:
     kb = KeyBuilder(settings.redis_prefix, settings.wechat_appid)
     procedures_dir = Path(settings.procedures_dir) if settings.procedures_dir else None
-    catalog = build_catalog(load_procedures(procedures_dir), load_fees())
+    procedures = {p.name: p for p in load_procedures(procedures_dir)}
+    catalog = build_catalog(procedures.values(), load_fees())
     await seed_windows(db, catalog)
     templates = load_templates(settings.notify_templates)
     broker = build_broker(settings, client=client)
@@ -120,4 +123,4 @@ async def _open(parent: web.Application, settings: Settings, db: Database, clien
                       parent.get(keys.JOBS), partial(kick_notification, broker), parent[keys.CLOCK])
     return Console(settings, db, client, Sessions(client, kb, settings.console_session_ttl), LoginLimiter(client, kb),
                    templates, catalog, desk, FileStore.under(settings.data_dir), pii_codec(settings), environment(),
-                   broker, parent[keys.METRICS], parent[keys.CLOCK])
+                   broker, parent[keys.METRICS], parent[keys.CLOCK], procedures)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot.console.base import console_of, form_of, in_scope, listed, record, render, session_of, staff
 from bot.services.notify.review import REASONS, DecisionError, decision
+from dialogs.procedure import Procedure
 from storage.files import FileNotStored
 from storage.sql import identity, links, photos, reviews
 from storage.sql.reviews import Review, ReviewConflict
@@ -68,6 +69,17 @@ def spec_items(photo: photos.Photo | None) -> dict[str, str]:
     return {str(c["id"]): str(c.get("message") or c["id"]) for c in checks_of(photo)}
 
 
+def listed_items(review: Review, procedure: Procedure | None) -> list[dict[str, Any]]:
+    """What "填写的信息" lists: the student's answers, then the files (in stored order, so the n-th
+    file link stays the n-th stored file). Items stored before only answers were kept carry every
+    string of the dialog (title, window dates, signed links, ids) as plain ``name``/``value`` pairs:
+    of those only the procedure's answer keys are shown, labelled; nothing without a definition."""
+    legacy = {str(d["name"]): d.get("value") for d in review.documents if "kind" not in d and "name" in d}
+    answers = procedure.review_answers(legacy) if procedure and legacy else []
+    kept = [d for d in review.documents if d.get("sha256") or d.get("kind") in ("answer", "document")]
+    return answers + kept
+
+
 @staff()
 async def detail(request: web.Request) -> web.StreamResponse:
     return await _show(request)
@@ -85,7 +97,8 @@ async def _show(request: web.Request, error: str = "", status: int = 200) -> web
         binding = await identity.get(conn, review.openid)
         link = await links.get(conn, review.openid)
     await record(request, "console.review_view", openid=review.openid, review_id=review.id)
-    return render(request, "review.html.j2", status=status, review=review, held=held, photo=photo,
+    items = listed_items(review, console.procedures.get(review.procedure))
+    return render(request, "review.html.j2", status=status, review=review, items=items, held=held, photo=photo,
                   checks=checks_of(photo), identity=binding.masked() if binding else None, link=link,
                   reasons=REASONS, titles=console.titles, error=error)
 

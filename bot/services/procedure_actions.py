@@ -238,10 +238,12 @@ class ProcedureActions:
                 "description": fee.description}
 
     async def submit_review(self, call: Call) -> Mapping[str, Any]:
+        """A review item with the student's answers (by the procedure's steps, labelled) and files:
+        never the dialog's bookkeeping (title, window, signed links, ids)."""
         proc = self.procedures[call.dialog]
+        answers = proc.review_answers(call.data)
         async with self.db.begin() as conn:
             accepted = await photos.latest_accepted(conn, call.openid, call.dialog)
-            answers = [{"name": k, "value": v} for k, v in call.data.items() if isinstance(v, str | int)]
             files = await review_documents(conn, proc, call.openid, call.data)
             review_id = await reviews.submit(conn, openid=call.openid, procedure=call.dialog,
                                              photo_id=accepted.id if accepted else None,

@@ -44,7 +44,8 @@ async def test_seed_001_wrong_photo_is_reported_fixed_and_checked_again(make_wor
     async with world.gradbot.app[keys.SERVICES].db.read() as conn:
         item = await reviews.latest(conn, openid, NAME)
     assert item is not None and item.state == "pending" and item.school_code == "4143012653"
-    assert {"name": "check__what", "value": "照片侧卧"} in item.documents
+    what = {"kind": "answer", "name": "check__what", "label": "核对照片（问题类别）", "value": "照片侧卧"}
+    assert what in item.documents
 
     said = await world.review(openid, "review_approved", review_id=item.id, procedure=NAME, note="照片已更正")
     assert any("照片已更正" in s and "再登录学信网核对" in s and "1. 正确" in s for s in said), said

@@ -77,7 +77,8 @@ async def test_seed_000_degree_application_to_the_receipt(make_world: WorldFacto
     assert set(listed) == {"身份证 人像面", "身份证 国徽面", "本科毕业证", "外语成绩证明",
                            "学信网毕业生备案表（有成绩）"}
     assert "CET-4" in listed["外语成绩证明"]["value"] and len(stored) == 5
-    assert {"name": "student_no", "value": "20210001"} in item.documents
+    assert {"kind": "answer", "name": "student_no", "label": "填写学号", "value": "20210001"} in item.documents
+    assert not any(str(d.get("value", "")).startswith("http") for d in item.documents)  # no signed links
 
     said = await world.review(OPENID, "review_rejected", procedure=NAME, reasons=["毕业证扫描不清晰"])
     assert any("毕业证扫描不清晰" in s for s in said) and await student.where() == f"{NAME}/docs"
