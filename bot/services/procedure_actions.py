@@ -29,6 +29,7 @@ from bot.services.procedure_check import procedure_problems
 from bot.services.procedure_documents import DocumentActions, review_documents
 from bot.services.procedure_pdf import PdfActions
 from bot.services.procedure_resume import eligible, resume_state
+from bot.services.procedure_window import open_dates
 from bot.wechat import errors as wx
 from bot.wechat.api import WeChatAPI
 from dialogs.actions import Call, ProcedureStatus
@@ -91,25 +92,28 @@ class ProcedureActions:
     def today(self, call: Call) -> date:
         return datetime.fromtimestamp(call.now or self.clock(), CHINA_TZ).date()
 
-    def window_open(self, proc: Procedure, call: Call) -> bool:
-        today = self.today(call)
-        return not ((proc.opens and today < proc.opens) or (proc.closes and today > proc.closes))
+    async def window_open(self, proc: Procedure, call: Call) -> bool:
+        """Today is inside the student's window: the console's dates if staff set them, else the file's."""
+        async with self.db.read() as conn:
+            dates = await open_dates(conn, proc, await links.get(conn, call.openid))
+        return dates.contains(self.today(call))
 
     # --- start and requirements --------------------------------------------------------------
 
     async def procedure_start(self, call: Call) -> tuple[str, dict[str, Any]] | None:
         """Resume work already under way (even outside the window); otherwise check window and school."""
         proc = self.procedures[call.dialog]
-        base = {"title": proc.title, "opens": _day(proc.opens), "closes": _day(proc.closes)}
         async with self.db.read() as conn:
             link = await links.get(conn, call.openid)
             saved = await procedures.get(conn, call.openid, proc.name)
             allowed = "" if link is None or eligible(proc, link) else await self.eligible_text(conn, proc)
+            dates = await open_dates(conn, proc, link)
+        base = {"title": proc.title, **dates.data()}  # the texts show the dates in force
         data = {**(saved.answers if saved else {}), **base}
         resumed = resume_state(proc, saved.state, data) if saved else None
         if resumed:
             return resumed, data
-        if not self.window_open(proc, call):
+        if not dates.contains(self.today(call)):
             return "closed", base
         if allowed:
             return "ineligible", {**base, "eligible": allowed}
@@ -276,10 +280,6 @@ class ProcedureActions:
         """Status lines inside the caller's read (CompositeActions.status shares one for every part)."""
         saved = {p.name: p.state for p in await procedures.for_student(conn, openid)}
         return [_status(proc, saved[name]) for name, proc in self.procedures.items() if name in saved]
-
-
-def _day(value: date | None) -> str:
-    return value.isoformat() if value else ""
 
 
 def _link_facts(link: links.SchoolLink | None) -> dict[str, Any]:

@@ -82,7 +82,7 @@ class PdfActions:
         """Waiting for the release day: 「修改」 changes the answers while the window is open."""
         proc = self.p.procedures[call.dialog]
         if str(call.payload.get("text", "")).strip() in EDIT_WORDS:
-            if proc.editable and self.p.window_open(proc, call):
+            if proc.editable and await self.p.window_open(proc, call):
                 return {"edit": True}
             return refused(Say("procedure/edit_closed", {}))
         return {}

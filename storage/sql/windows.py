@@ -17,6 +17,7 @@ from storage.sql.tables import procedure_windows as tw
 
 ANY_SCHOOL = "*"
 ANY_COHORT = 0
+SEEDED_BY = "gradbot"  # the actor of a row copied from a procedure file at start-up, not set by staff
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +67,21 @@ async def find_exact(conn: AsyncConnection, procedure: str, school_code: str, co
 async def for_student(conn: AsyncConnection, procedure: str, school_code: str | None,
                       cohort: int | None) -> Window | None:
     """The most specific window that applies: school and cohort, then school, then cohort, then default."""
+    return await _most_specific(conn, procedure, school_code, cohort)
+
+
+async def set_by_staff(conn: AsyncConnection, procedure: str, school_code: str | None,
+                       cohort: int | None) -> Window | None:
+    """Like :func:`for_student`, among the windows staff set in the console: a row only seeded from the
+    procedure file (``SEEDED_BY``) does not count, so the file's own dates apply until staff edit it."""
+    return await _most_specific(conn, procedure, school_code, cohort, tw.c.updated_by != SEEDED_BY)
+
+
+async def _most_specific(conn: AsyncConnection, procedure: str, school_code: str | None, cohort: int | None,
+                         *where: sa.ColumnElement[bool]) -> Window | None:
     stmt = sa.select(tw).where(tw.c.procedure == procedure,
                                tw.c.school_code.in_([school_code or ANY_SCHOOL, ANY_SCHOOL]),
-                               tw.c.cohort.in_([cohort or ANY_COHORT, ANY_COHORT]))
+                               tw.c.cohort.in_([cohort or ANY_COHORT, ANY_COHORT]), *where)
     found = [_window(r) for r in await conn.execute(stmt)]
     found.sort(key=lambda w: (w.school_code == ANY_SCHOOL, w.cohort == ANY_COHORT))
     return found[0] if found else None

@@ -59,6 +59,6 @@ async def seed_windows(db: Database, catalog: Mapping[str, ProcedureInfo]) -> in
             school = info.school or windows.ANY_SCHOOL
             if await windows.find_exact(conn, info.name, school, windows.ANY_COHORT) is None:
                 await windows.put(conn, procedure=info.name, school_code=school, opens=info.opens,
-                                  closes=info.closes, actor="gradbot")
+                                  closes=info.closes, actor=windows.SEEDED_BY)
                 added += 1
     return added
