@@ -110,3 +110,27 @@ def test_setup_logging_replaces_the_root_handlers() -> None:
             root.removeHandler(h)
         for h in before:
             root.addHandler(h)
+
+
+async def test_a_dialog_step_logs_no_routine_lines_at_info(gradbot: Gradbot) -> None:
+    """transitions logs every state callback at INFO; at the service's level a step writes nothing."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    chatty = {name: logging.getLogger(name).level for name in ("transitions", "taskiq.receiver")}
+    stream = io.StringIO()
+    try:
+        setup_logging(Settings(log_json=True), stream=stream)
+        student = Student(gradbot, "oLogs_quiet_000001")
+        for text in ("实名认证", "同意", "1", NAME, "返回", "取消"):
+            await student.send(text)
+        logging.getLogger("transitions.core").warning("a real problem")
+        ours = [line["msg"] for line in lines(stream) if line["logger"] != "aiohttp.access"]  # one per request
+        assert ours == ["a real problem"]
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in before:
+            root.addHandler(h)
+        root.setLevel(level)
+        for name, lvl in chatty.items():
+            logging.getLogger(name).setLevel(lvl)
