@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import multiprocessing
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
 from aiohttp import web
 
 from bot.app import create_app
+from bot.commands.process import exit_now, loop_name, run_loop
 from bot.config import Settings, SettingsError
 from bot.logs import setup_logging
 
@@ -39,19 +40,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.workers <= 1:
         _serve(settings, args.host, args.port, args.access_log)
-        return 0
+        exit_now(0)
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_serve, args=(settings, args.host, args.port, args.access_log), daemon=False)
+    procs = [ctx.Process(target=_serve_child, args=(settings, args.host, args.port, args.access_log), daemon=False)
              for _ in range(args.workers)]
+    # Ctrl-C (the whole process group gets it) and SIGTERM (systemd, the demo) alike: pass the stop on
+    # as SIGTERM and keep waiting for the processes, each of which finishes its requests first.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: _stop(procs))
     for proc in procs:
         proc.start()
-    signal.signal(signal.SIGTERM, lambda *_: _stop(procs))
-    try:
-        for proc in procs:
-            proc.join()
-    except KeyboardInterrupt:
-        _stop(procs)
-    return 0
+    for proc in procs:
+        proc.join()
+    exit_now(0)
 
 
 def _stop(procs: Sequence[multiprocessing.process.BaseProcess]) -> None:
@@ -62,14 +63,12 @@ def _stop(procs: Sequence[multiprocessing.process.BaseProcess]) -> None:
 
 def _serve(settings: Settings, host: str, port: int, access_log: bool) -> None:
     setup_logging(settings)  # here, not in run(): spawned worker processes start with bare logging
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        runner = asyncio.run
-    else:
-        runner = uvloop.run
-    with contextlib.suppress(KeyboardInterrupt):
-        runner(_main(settings, host, port, access_log))
+    run_loop(_main(settings, host, port, access_log))
+
+
+def _serve_child(settings: Settings, host: str, port: int, access_log: bool) -> None:
+    _serve(settings, host, port, access_log)
+    exit_now(0)
 
 
 async def _main(settings: Settings, host: str, port: int, access_log: bool) -> None:
@@ -79,11 +78,13 @@ async def _main(settings: Settings, host: str, port: int, access_log: bool) -> N
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=True, backlog=1024)
     await site.start()
-    log.info("gradbot listening on http://%s:%d/wechat (safe mode %s)", host, port,
-             "on" if settings.safe_mode else "off")
+    log.info("gradbot listening on http://%s:%d/wechat (safe mode %s, %s)", host, port,
+             "on" if settings.safe_mode else "off", loop_name())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()
+    started = time.monotonic()
+    await runner.cleanup()  # stops listening, lets requests in progress finish, then closes every resource
+    log.info("gradbot stopped in %.2f s", time.monotonic() - started)
