@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -12,6 +11,7 @@ import sys
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
+from bot.commands.process import exit_now, loop_name, run_loop
 from bot.config import Settings, SettingsError
 from bot.jobs import JOB_TIMEOUT_S, RECLAIM_AFTER_S, build_broker, running_worker
 from bot.logs import setup_logging
@@ -47,15 +47,14 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_main(settings, args, metrics))
+        run_loop(_main(settings, args, metrics))  # on uvloop, as gradbot serve
     except Exception as exc:
         cause = _connection_failure(exc)
         if cause is None:
             raise
         print(f"gradbot worker: Redis at {settings.redis_url} unavailable: {cause}", file=sys.stderr)
         return 1
-    return 0
+    exit_now(0)  # jobs finished or left unacked, connections closed: nothing left to tear down
 
 
 def _connection_failure(exc: BaseException) -> BaseException | None:
@@ -74,7 +73,7 @@ async def _main(settings: Settings, args: argparse.Namespace, metrics: Metrics) 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running_worker(broker, args.concurrency) as worker:
-        log.info("gradbot worker reading %s (concurrency %d)", broker.queue_name, args.concurrency)
+        log.info("gradbot worker reading %s (concurrency %d, %s)", broker.queue_name, args.concurrency, loop_name())
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({stopping, worker.task}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()

@@ -1,9 +1,10 @@
-"""``gradbot serve`` ends within seconds of SIGTERM, however long it sat idle.
+"""``gradbot serve`` and ``gradbot worker`` end within seconds of SIGTERM, however long they sat idle.
 
-It runs as a real subprocess on the test's Redis prefix and idles past the longest wait it keeps
-open (the notify ticker's 2 s sleep, the 5 s socket timeout of the console's Redis client) before
-the signal. Before the fix a stop took 1.3-6 s, nearly all of it the interpreter's teardown after
-the app had closed everything. STOP_TEST_IDLE_S=120 repeats the check after a long idle.
+Each command runs as a real subprocess on the test's Redis prefix. It idles past the longest wait
+it keeps open (the notify ticker's 2 s sleep, the worker's 2 s ``XREADGROUP`` block, the 5 s socket
+timeout of the console's Redis client) before the signal. Before the fix a stop took 1.3-6 s (serve)
+and 0.2-2.4 s (worker), nearly all of it the interpreter's teardown after the app had closed
+everything (docs/operations.md, "Stopping"). STOP_TEST_IDLE_S=120 repeats the check after a long idle.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.config import Settings
+from bot.jobs import JobQueue, build_broker
+from bot.wechat.replies import OutMessage, dumps
+from storage.base import IN_FLIGHT
+from storage.keys import KeyBuilder
 from tests.fixtures.services import free_port
-from tests.fixtures.wechat import gradbot_env
+from tests.fixtures.wechat import OPENID, StubHandle, gradbot_env
 
 IDLE_S = float(os.environ.get("STOP_TEST_IDLE_S", "6"))
 STOP_S = 2.0  # the promise in docs/operations.md
@@ -97,3 +102,41 @@ async def test_serve_with_two_processes_stops_within_seconds_after_idling(
     took = await _stops_promptly_after_idling(serve, "gradbot listening", times=2)
     print(f"FIGURE gradbot serve --workers 2 stop after {IDLE_S:.0f} s idle: {took:.2f} s")
     assert serve.log.count("gradbot stopped in") == 2  # both processes closed their resources first
+
+
+async def test_worker_runs_on_uvloop_and_stops_within_seconds_after_idling(
+        settings: Settings, redis_client: aioredis.Redis) -> None:
+    worker = await Command.start(gradbot_env(settings), "worker")
+    took = await _stops_promptly_after_idling(worker, "gradbot worker reading")
+    print(f"FIGURE gradbot worker stop after {IDLE_S:.0f} s idle: {took:.2f} s")
+    assert "(concurrency 16, uvloop)" in worker.log
+
+
+async def test_a_stopped_worker_finishes_its_running_job_and_acks_it_before_exiting(
+        settings: Settings, wechat_stub: StubHandle, redis_client: aioredis.Redis) -> None:
+    stub_settings = settings.with_(wechat_api_base=wechat_stub.url)
+    keys = KeyBuilder(stub_settings.redis_prefix, stub_settings.wechat_appid)
+    jobs = JobQueue(build_broker(stub_settings, client=redis_client), redis_client, keys)
+    await wechat_stub.interaction()
+    reply_key = keys.dedup(OPENID, "stop1")
+    await redis_client.set(reply_key, IN_FLIGHT)  # the late reply waits for this message's reply
+    worker = await Command.start(gradbot_env(stub_settings), "worker")
+    try:
+        await worker.said("gradbot worker reading")
+        await jobs.enqueue_late_reply(OPENID, "stop1", deadline_s=30)
+        deadline = time.monotonic() + 20
+        while int((await redis_client.xpending(keys.job_stream(), "gradbot"))["pending"]) < 1:
+            assert time.monotonic() < deadline, "the worker never took the job"
+            await asyncio.sleep(0.02)
+        worker.proc.send_signal(signal.SIGTERM)  # mid-job: the reply is not committed yet
+        await worker.said("stopping: finishing running jobs")
+        await asyncio.sleep(0.5)
+        assert worker.proc.returncode is None  # still waiting for its job
+        await redis_client.set(reply_key, dumps([OutMessage.text("晚到的回复")]))
+        await asyncio.wait_for(worker.proc.wait(), 20)
+    finally:
+        await worker.kill()
+    assert worker.proc.returncode == 0, worker.log[-3000:]
+    assert [m["payload"].get("content") for m in await wechat_stub.inbox()] == ["晚到的回复"]
+    assert (await redis_client.xpending(keys.job_stream(), "gradbot"))["pending"] == 0  # acked
+    assert await redis_client.xlen(keys.job_stream()) == 0
