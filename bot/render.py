@@ -7,6 +7,7 @@ into an error at test time instead of an empty hole in a student's message.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from jinja2 import ChoiceLoader, DictLoader, Environment, PackageLoader, StrictUndefined
@@ -31,7 +32,16 @@ def build_environment(inline: dict[str, str] | None = None) -> Environment:
     )
     env.filters["mask_id"] = mask_id
     env.filters["mask_name"] = mask_name
+    env.filters["cn_date"] = cn_date
     return env
+
+
+def cn_date(value: str | date, year: bool = True) -> str:
+    """``2025-03-11`` → ``2025年3月11日`` (``year=False``: ``3月11日``); an empty date stays empty."""
+    if not value:
+        return ""
+    day = value if isinstance(value, date) else date.fromisoformat(str(value))
+    return (f"{day.year}年" if year else "") + f"{day.month}月{day.day}日"
 
 
 class Renderer:

@@ -187,7 +187,8 @@ def compile_procedure(procedure: Procedure) -> DialogSpec:
         ctx.samples.update(_sample_answer(step))
     ctx.locked = False
     ctx.state("closed", {}, expects="none", final=True, prompt_text=procedure.texts.get(
-        "closed", "「{{ data.title }}」的办理时间是 {{ data.opens }} 至 {{ data.closes }}，现在不在办理时间内。"))
+        "closed", "「{{ data.title }}」的办理时间是{{ data.opens | cn_date }}至{{ data.closes | cn_date }}，"
+                  "现在不在办理时间内。"))
     ctx.state("ineligible", {}, expects="none", final=True, prompt_text=procedure.texts.get(
         "ineligible", "「{{ data.title }}」只面向{{ data.eligible }}的同学。如有疑问请联系学校老师。"))
     return DialogSpec(

@@ -66,7 +66,7 @@ async def test_outside_the_window_the_procedure_says_when_it_runs(make_world: Wo
     world = await make_world(china_time("2025-06-01T10:00:00"))
     student = world.student("oHanjiang_Late_000000000001")
     reply = await student.send("图像采集")
-    assert "2025-03-11 至 2025-05-05" in reply and await student.where() == "none"
+    assert "2025年3月11日至2025年5月5日" in reply and await student.where() == "none"
 
 
 async def test_a_rejection_sends_the_student_back_to_the_photo_step(make_world: WorldFactory) -> None:

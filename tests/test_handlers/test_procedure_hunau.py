@@ -75,4 +75,4 @@ async def test_after_the_deadline_the_check_says_when_it_ran(make_world: WorldFa
     world = await make_world(china_time("2018-05-02T10:00:00"))
     student = world.student("oHunau_Late_000000000000001")
     reply = await student.send("照片核对")
-    assert "2018-03-01 至 2018-04-30" in reply and await student.where() == "none"
+    assert "2018年3月1日至2018年4月30日" in reply and await student.where() == "none"

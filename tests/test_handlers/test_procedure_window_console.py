@@ -40,7 +40,7 @@ async def test_staff_close_the_window_then_reopen_it_and_the_start_check_follows
     await _set_window(admin, "2025-03-11", "2025-03-31")  # closed yesterday
     student = Student(world.gradbot, "oWindow_Student_0000000000002")
     reply = await student.send(START)
-    assert CLOSED in reply and "2025-03-11 至 2025-03-31" in reply, student.dump()
+    assert CLOSED in reply and "2025年3月11日至2025年3月31日" in reply, student.dump()
     assert "2025-05-05" not in reply and await student.where() == "none"
 
     await _set_window(admin, "2025-03-11", "2025-04-30")  # reopened
@@ -54,7 +54,7 @@ async def test_a_console_window_reopens_what_the_file_has_closed(console_world: 
     admin = await world.signed_in("boss", role="admin", schools_=())
     student = Student(world.gradbot, "oWindow_Student_0000000000003")
     reply = await student.send(START)
-    assert CLOSED in reply and "2025-03-11 至 2025-05-05" in reply, student.dump()  # the file's dates
+    assert CLOSED in reply and "2025年3月11日至2025年5月5日" in reply, student.dump()  # the file's dates
 
     await _set_window(admin, "2025-03-11", "2025-05-31")
     reply = await student.send(START)
