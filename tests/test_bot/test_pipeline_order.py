@@ -14,9 +14,9 @@ from dialogs.session import SessionRecord
 from dialogs.spec import say
 from handlers.base import Context, Outcome
 from storage.keys import KeyBuilder
-from storage.redis import RedisSessionStore
 from storage.sealed import open_record
 from tests.fixtures.app import Gradbot, GradbotFactory
+from tests.fixtures.services import SessionStoreFactory
 
 
 class SlowRecorder:
@@ -106,10 +106,9 @@ async def test_different_students_run_in_parallel(make_gradbot: GradbotFactory) 
 
 
 async def test_a_dead_holder_blocks_its_student_only_until_the_lease_expires(
-    redis_client: aioredis.Redis, settings: Settings
+    redis_session_store: SessionStoreFactory
 ) -> None:
-    keys = KeyBuilder(settings.redis_prefix, settings.wechat_appid)
-    store = RedisSessionStore(redis_client, keys, session_ttl=60, dedup_ttl=60, lease_ms=300)
+    store = redis_session_store(lease_ms=300)
     dead = await store.begin("oDead", "m1", wait=1)
     assert dead.turn is not None  # taken and never committed: its process "died"
     waiting = await store.begin("oDead", "m2", wait=3)
@@ -121,10 +120,9 @@ async def test_a_dead_holder_blocks_its_student_only_until_the_lease_expires(
 
 
 async def test_a_holder_whose_turn_was_skipped_cannot_commit(
-    redis_client: aioredis.Redis, settings: Settings
+    redis_session_store: SessionStoreFactory
 ) -> None:
-    keys = KeyBuilder(settings.redis_prefix, settings.wechat_appid)
-    store = RedisSessionStore(redis_client, keys, session_ttl=60, dedup_ttl=60, lease_ms=200)
+    store = redis_session_store(lease_ms=200)
     slow = await store.begin("oFenced", "m1", wait=1)
     after = await store.begin("oFenced", "m2", wait=3)  # skips m1 once its lease runs out
     assert slow.turn is not None and after.turn is not None

@@ -9,11 +9,11 @@ from bot.services.identity import make_test_id
 from storage.base import IN_FLIGHT
 from storage.keys import KeyBuilder
 from storage.memory import MemorySessionStore
-from storage.redis import RedisSessionStore
 from storage.sealed import SealedSessionStore
 from storage.sql.crypto import Keyring, generate_key
 from tests.fixtures.app import Gradbot
 from tests.fixtures.conversation import Student
+from tests.fixtures.services import SessionStoreFactory
 
 ID_NUMBER = make_test_id("430102", "19990101", "123")
 
@@ -33,11 +33,10 @@ async def test_a_student_half_way_through_binding_has_no_clear_name_or_number_in
 
 
 async def test_a_record_copied_to_another_student_does_not_open(
-    redis_client: aioredis.Redis, settings: Settings
+    redis_client: aioredis.Redis, settings: Settings, redis_session_store: SessionStoreFactory
 ) -> None:
     keys = KeyBuilder(settings.redis_prefix, settings.wechat_appid)
-    store = SealedSessionStore(RedisSessionStore(redis_client, keys, session_ttl=60, dedup_ttl=60, lease_ms=2000),
-                               Keyring(generate_key()))
+    store = SealedSessionStore(redis_session_store(), Keyring(generate_key()))
     begin = await store.begin("oSealA", "m1", wait=1)
     assert begin.turn is not None
     await store.commit(begin.turn, b'{"v":1,"flags":{"x":1}}', b"[]")
@@ -50,10 +49,10 @@ async def test_a_record_copied_to_another_student_does_not_open(
 
 
 async def test_delete_forgets_record_and_replies_but_keeps_a_message_in_flight(
-    redis_client: aioredis.Redis, settings: Settings
+    redis_client: aioredis.Redis, settings: Settings, redis_session_store: SessionStoreFactory
 ) -> None:
     keys = KeyBuilder(settings.redis_prefix, settings.wechat_appid)
-    store = RedisSessionStore(redis_client, keys, session_ttl=60, dedup_ttl=60, lease_ms=2000)
+    store = redis_session_store()
     done = await store.begin("oForget", "m1", wait=1)
     assert done.turn is not None
     await store.commit(done.turn, b'{"v":1}', b'[{"type":"text","content":"hi"}]')
