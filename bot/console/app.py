@@ -25,7 +25,10 @@ STATIC = Path(__file__).with_name("static")
 
 def create_console(parent: web.Application) -> web.Application:
     app = web.Application(middlewares=[errors_middleware, session_middleware])
-    app.cleanup_ctx.append(partial(console_state, parent))
+    # On the main app's cleanup_ctx, after its own resources: opened after them and closed before them. As the
+    # sub-app's own it would close last, so the ticker could still read a database already disposed (and leak
+    # the connection it opened).
+    parent.cleanup_ctx.append(partial(console_state, app=app))
     add = app.router.add_route
     add("GET", "/login", views_auth.login_form, name="login")
     add("POST", "/login", views_auth.login)

@@ -85,7 +85,7 @@ SESSION: web.RequestKey[Session | None] = web.RequestKey("console_session")
 
 
 async def console_state(parent: web.Application, app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx of the sub-app; ``parent`` is the main app, whose own resources are open by now."""
+    """On the main app's cleanup_ctx, after its own resources (open by now, closed after this); ``app``: the console."""
     settings = parent[keys.SETTINGS]
     db = getattr(parent.get(keys.SERVICES), "db", None)
     if settings.memory_state or not isinstance(db, Database):
@@ -104,11 +104,14 @@ async def console_state(parent: web.Application, app: web.Application) -> AsyncI
         ticking = asyncio.create_task(ticker.run(), name="notify-ticker")  # cancelled below, on shutdown
         yield
     finally:
-        if ticking is not None:
-            ticking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticking
-        await client.aclose()
+        try:
+            if ticking is not None:
+                ticker.stop()
+                ticking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticking  # re-raises what ended the ticker, if anything else did
+        finally:
+            await client.aclose()
 
 
 async def _open(parent: web.Application, settings: Settings, db: Database, client: aioredis.Redis) -> Console:

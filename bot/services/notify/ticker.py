@@ -41,14 +41,21 @@ class Ticker:
     senders: int
     every: float = 2.0
     stale: timedelta = timedelta(minutes=1)
+    stopping: bool = False  # set by stop()
 
     async def run(self) -> None:
-        while True:
+        while not self.stopping:
             try:
                 await self.tick()
             except (SQLAlchemyError, RedisError, OSError) as exc:  # keep ticking; say why this tick failed
                 log.warning("ticker: %s", exc)
-            await asyncio.sleep(self.every)
+            if not self.stopping:
+                await asyncio.sleep(self.every)
+
+    def stop(self) -> None:
+        """Cancel the task too. This ends the loop even when a library call swallowed that cancellation
+        (seen with redis-py): without it, shutdown would wait for the ticker forever."""
+        self.stopping = True
 
     async def tick(self) -> int:
         """Queue what is due; returns how many jobs were queued."""
