@@ -9,11 +9,13 @@ test run can live in its own schema, and ``&application_name=...`` to name the c
 ``pg_stat_activity``.
 
 A pooled PostgreSQL connection is pinged on checkout only when it has sat idle for
-``idle_ping_s`` (10 s): SQLAlchemy's ``pool_pre_ping`` pinged every checkout, which with asyncpg is
+``idle_ping_s`` (1 s): SQLAlchemy's ``pool_pre_ping`` pinged every checkout, which with asyncpg is
 three round trips (BEGIN, ``;``, ROLLBACK) before every transaction, a fifth of a web worker's CPU
-under the soak's mixed load. A connection in steady use has just proved itself; one that sat idle
-across a database restart fails the ping, and the pool opens a fresh one (pessimistic disconnect
-handling, SQLAlchemy's pool events recipe).
+under the soak's mixed load. Under load a connection comes back to the pool within milliseconds and
+has just proved itself; one that sat idle across a database restart or a network cut fails the ping,
+and the pool opens a fresh one (pessimistic disconnect handling, SQLAlchemy's pool events recipe).
+A connection the server or the network already closed (a restart, a killed backend, a cut link)
+is known to the driver without any round trip and is replaced at checkout whatever its idle time.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _WRITE = "gradbot_write"
 SERVER_SETTINGS = ("search_path", "application_name")  # URL query parameters asyncpg takes as server settings
-IDLE_PING_S = 10.0
+IDLE_PING_S = 1.0
 _USED = "gradbot_used_at"
 
 
@@ -99,12 +101,15 @@ def _install_idle_ping(engine: AsyncEngine, idle_ping_s: float) -> None:
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # Raising DisconnectionError makes the pool drop this connection and check out a fresh one.
+        if dbapi_connection.driver_connection.is_closed():  # the server or the network closed it: no round trip
+            raise exc.DisconnectionError()
         used = record.info.get(_USED)
         if used is None or time.monotonic() - used < idle_ping_s:
             return  # just opened, or in steady use
         try:
             dbapi_connection.ping()
-        except Exception as error:  # the pool drops this connection and checks out a fresh one
+        except Exception as error:
             raise exc.DisconnectionError() from error
 
 
