@@ -54,6 +54,10 @@ async def test_payment_notifications_are_refused_until_the_database_is_back(
     await eventually(refused_twice)
     await pg_proxy.open()
     order = await world.wait_state(no, "paid")
+
+    async def acknowledged() -> bool:  # gradbot commits before it answers: the sandbox logs the 204 just after
+        return any(a["status"] in (200, 204) for a in await world.sandbox.attempts(no))
+    await eventually(acknowledged)
     statuses = [a["status"] for a in await world.sandbox.attempts(no)]
     assert statuses[-1] in (200, 204) and set(statuses[:-1]) == {500}  # acknowledged once, after the outage
     assert [e.to_state for e in await world.events(no)] == ["created", "paid"] and order.transaction_id
