@@ -76,6 +76,7 @@ async def _pay_ctx(app: web.Application) -> AsyncIterator[None]:
                                                    lease=lease)
         app[RECONCILER] = asyncio.get_running_loop().create_task(reconciler.loop())
         yield
+        reconciler.stopping = True  # ends the loop even if a Redis call swallows the cancel (see Ticker.stop)
         app[RECONCILER].cancel()
         await asyncio.gather(app[RECONCILER], return_exceptions=True)
 

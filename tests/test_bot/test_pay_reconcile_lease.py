@@ -162,3 +162,29 @@ async def test_when_the_holder_dies_mid_pass_the_other_worker_takes_the_next_rou
 
 async def _asked(wire: Relay, count: int) -> bool:
     return len(wire.queries) >= count
+
+
+async def test_the_loop_ends_on_its_flag_without_a_cancel() -> None:
+    """Shutdown sets ``stopping`` before cancelling: redis-py can swallow a cancellation (Python 3.11's
+    wait_for), and a loop stopped by cancel() alone would then run on and hold the shutdown."""
+    passes: list[int] = []
+
+    async def on_paid(_order: object) -> None:
+        return None
+
+    reconciler = Reconciler(payments=None, on_paid=on_paid, interval=0.01)  # type: ignore[arg-type]
+
+    async def run_once() -> dict[str, int]:
+        passes.append(1)
+        return {}
+
+    reconciler.run_once = run_once  # type: ignore[method-assign]
+    loop = asyncio.create_task(reconciler.loop())
+    await eventually(lambda: _ran(passes))
+    reconciler.stopping = True
+    await asyncio.wait_for(loop, 1.0)  # no cancel() here
+    assert passes
+
+
+async def _ran(passes: list[int]) -> bool:
+    return bool(passes)

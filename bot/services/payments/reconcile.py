@@ -39,6 +39,7 @@ class Reconciler:
     interval: float = INTERVAL
     batch: int = 1000
     lease: Lease | None = None  # shared by every process (ttl = interval); None: this process alone
+    stopping: bool = False  # set before cancelling the loop: redis-py can swallow a cancellation
 
     async def run_round(self) -> dict[str, int] | None:
         """This interval's pass if this process takes the lease; None when another process has it."""
@@ -102,7 +103,7 @@ class Reconciler:
         return "closed" if applied.order.state == "closed" else "open"
 
     async def loop(self) -> None:
-        while True:
+        while not self.stopping:
             await asyncio.sleep(self.interval)
             try:
                 await self.run_round()
