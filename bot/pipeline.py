@@ -6,6 +6,7 @@ and cache the reply (commit). No aiohttp here: the callback view owns the 5-seco
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -88,6 +89,16 @@ class Pipeline:
         return Result(replies.loads(cached) if cached else [], duplicate=True)
 
     async def _step(self, inbound: Inbound, turn: Turn) -> Result:
+        every = self.store.renew_every
+        if every is None:
+            return await self._run_step(inbound, turn)
+        heartbeat = _Heartbeat(self.store, turn, every)
+        try:
+            return await self._run_step(inbound, turn)
+        finally:
+            heartbeat.stop()
+
+    async def _run_step(self, inbound: Inbound, turn: Turn) -> Result:
         record = SessionRecord.loads(turn.record)
         try:
             outcome = await self.dispatch(inbound, Context(self.clock(), record, self.services))
@@ -118,3 +129,40 @@ class Pipeline:
     def _busy(self) -> list[OutMessage]:
         self.metrics.busy.inc()
         return self.renderer.messages([say("common/busy")])
+
+
+class _Heartbeat:
+    """Renews a turn's lease while its step runs longer than a third of the lease (a photo step waiting
+    on a slow WeChat API, a starved CPU): without it a waiter would skip the living holder, run the
+    student's next message beside it, and the holder's step would not be saved. A timer, not a task,
+    until the first renewal is due: nearly every step ends long before that."""
+
+    def __init__(self, store: SessionStore, turn: Turn, every: float) -> None:
+        self.store, self.turn, self.every = store, turn, every
+        self.loop = asyncio.get_running_loop()
+        self.task: asyncio.Task[None] | None = None
+        self.stopped = False
+        self.timer: asyncio.TimerHandle | None = self.loop.call_later(every, self._due)
+
+    def _due(self) -> None:
+        self.timer = None
+        if not self.stopped:
+            self.task = self.loop.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        try:
+            held = await self.store.renew(self.turn)
+        except StoreUnavailable as exc:
+            log.warning("lease not renewed for %s: %s", mask_openid(self.turn.openid), exc)
+            held = True  # the store may be back by the next beat
+        if held and not self.stopped:
+            self.timer = self.loop.call_later(self.every, self._due)
+        else:
+            log.warning("turn already lost for %s while its step runs", mask_openid(self.turn.openid))
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.task is not None:
+            self.task.cancel()

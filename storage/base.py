@@ -48,6 +48,13 @@ class SessionStore(Protocol):
     async def release(self, turn: Turn, reply: bytes) -> None:
         """Pass the turn on without touching the record (the step failed); cache ``reply``."""
 
+    @property
+    def renew_every(self) -> float | None:
+        """How often a step that is still running must call ``renew``; None: the turn has no lease."""
+
+    async def renew(self, turn: Turn) -> bool:
+        """Extend the turn's lease (a long step keeps its turn); False if the turn was already lost."""
+
     async def wait_reply(self, openid: str, message_key: str, timeout: float) -> bytes | None:
         """The reply cached for a message, waiting while it is IN_FLIGHT; None if it never came."""
 

@@ -53,6 +53,13 @@ class MemorySessionStore:
             self._records[turn.openid] = (record, time.monotonic() + self.session_ttl)
         await self.release(turn, reply)
 
+    @property
+    def renew_every(self) -> float | None:
+        return None  # an in-process lock has no lease: it is held until released
+
+    async def renew(self, turn: Turn) -> bool:
+        return True
+
     async def release(self, turn: Turn, reply: bytes) -> None:
         self._dedup[(turn.openid, turn.message_key)] = (reply, time.monotonic() + self.dedup_ttl)
         lock = self._locks[turn.openid]

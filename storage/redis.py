@@ -138,6 +138,18 @@ class RedisSessionStore:
             return await self._mux.evalsha(script, keys, args)
         return await registered(keys=keys, args=args)
 
+    @property
+    def renew_every(self) -> float | None:
+        return self.lease_ms / 3000  # three chances to renew before the lease runs out
+
+    async def renew(self, turn: Turn) -> bool:
+        """PEXPIRE the holder's ``:alive:`` key; it is gone once a waiter has skipped this turn."""
+        try:
+            return bool(await self.client.pexpire(f"{self.keys.user(turn.openid)}:alive:{turn.ticket}",
+                                                  self.lease_ms))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
     async def commit(self, turn: Turn, record: bytes | None, reply: bytes) -> None:
         op = "keep" if record is None else ("del" if record == b"" else "set")
         await self._finish(turn, op, record or b"", reply)

@@ -61,6 +61,13 @@ class SealedSessionStore:
     async def release(self, turn: Turn, reply: bytes) -> None:
         await self.inner.release(turn, reply)
 
+    @property
+    def renew_every(self) -> float | None:
+        return self.inner.renew_every
+
+    async def renew(self, turn: Turn) -> bool:
+        return await self.inner.renew(turn)
+
     async def wait_reply(self, openid: str, message_key: str, timeout: float) -> bytes | None:
         return await self.inner.wait_reply(openid, message_key, timeout)
 

@@ -161,3 +161,17 @@ async def test_reply_past_the_budget_is_success_and_queued_for_later(
     keys = KeyBuilder(settings.redis_prefix, settings.wechat_appid)
     cached = await redis_client.get(keys.dedup("oSlow", bot.jobs.late[0][1]))
     assert cached is not None and "实名认证" in cached.decode()
+
+
+async def test_a_step_longer_than_the_lease_keeps_its_turn(
+    make_gradbot: GradbotFactory, settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    """A slow step (WeChat slow to hand over a photo, a starved CPU) renews its lease while it runs, so
+    the student's next message waits for it instead of skipping a holder that is alive."""
+    handler = SlowRecorder(1.0)  # more than three leases of 0.3 s
+    bot = await make_gradbot(settings.with_(lock_lease_ms=300), dispatch=handler)
+    tasks = await _fire_in_order([bot], redis_client, settings, "oLongStep", 2)
+    responses = await asyncio.gather(*tasks)
+    record = await _record(redis_client, settings, "oLongStep")
+    assert record.flags["seen"] == ["m00", "m01"] and record.v == 2  # both saved, in order, one at a time
+    assert handler.runs == ["m00", "m01"] and all(r.status == 200 for r in responses)  # type: ignore[attr-defined]
