@@ -1,4 +1,5 @@
-"""A pooled PostgreSQL connection that is dead is replaced at checkout, never handed out.
+"""A pooled PostgreSQL connection that is dead is replaced at checkout, never handed out (PostgreSQL
+only: SQLite has no server to drop a connection).
 
 The server ends every connection of this test's schema (as a restart or an idle-session timeout
 would). A connection the driver already knows is closed is replaced without a round trip; one idle
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy import text
 
 from storage.sql.db import Database
-from tests.fixtures.sql import _pg_execute
+from tests.fixtures.sql import _pg_execute, pg_url
 
 
 async def _kill_connections_of(schema: str) -> None:
@@ -24,9 +24,9 @@ async def _kill_connections_of(schema: str) -> None:
     )
 
 
-def _named(url: str) -> tuple[str, str]:
-    schema = url.rsplit("search_path=", 1)[1]
-    return f"{url}&application_name={schema}", schema
+def _named(schema: str) -> tuple[str, str]:
+    """The schema's URL, its connections named after it in pg_stat_activity."""
+    return f"{pg_url()}?search_path={schema}&application_name={schema}", schema
 
 
 async def _pings(db: Database) -> int:
@@ -34,10 +34,8 @@ async def _pings(db: Database) -> int:
         return int((await conn.execute(text("SELECT 1"))).scalar_one())
 
 
-async def test_an_idle_connection_killed_by_the_server_is_replaced(sql_url: str) -> None:
-    if not sql_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite has no server to drop the connection")
-    url, schema = _named(sql_url)
+async def test_an_idle_connection_killed_by_the_server_is_replaced(pg_schema: str) -> None:
+    url, schema = _named(pg_schema)
     db = Database(url, idle_ping_s=0.2)
     try:
         assert await _pings(db) == 1
@@ -48,10 +46,8 @@ async def test_an_idle_connection_killed_by_the_server_is_replaced(sql_url: str)
         await db.dispose()
 
 
-async def test_a_connection_closed_in_steady_use_is_replaced_without_a_ping(sql_url: str) -> None:
-    if not sql_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only")
-    url, schema = _named(sql_url)
+async def test_a_connection_closed_in_steady_use_is_replaced_without_a_ping(pg_schema: str) -> None:
+    url, schema = _named(pg_schema)
     db = Database(url, idle_ping_s=60)  # no ping: it was used a moment ago
     try:
         assert await _pings(db) == 1
