@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -128,7 +128,7 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
     """Take the proxy's ``X-Request-Id`` (nginx ``$request_id``) or make one; every log line of the
     request, and of the pipeline task it spawns (contexts are copied), carries it."""
     given = request.headers.get(HEADER, "")
-    rid = given if _SAFE_ID.fullmatch(given) else uuid.uuid4().hex
+    rid = given if _SAFE_ID.fullmatch(given) else os.urandom(16).hex()  # uuid4().hex's form, at a fifth the CPU
     request[REQUEST_ID_KEY] = rid
     token = REQUEST_ID.set(rid)
     try:

@@ -113,7 +113,7 @@ class Pipeline:
         record.v += 1
         record.last_seen = self.clock()
         try:
-            await self.store.commit(turn, record.dumps(), replies.dumps(messages).encode())
+            await self.store.commit(turn, record.dumps(), replies.dumps(messages))
         except LockLost:
             log.error("turn lost before commit for %s; step not saved", mask_openid(inbound.openid))
         except StoreUnavailable as exc:
@@ -122,7 +122,7 @@ class Pipeline:
 
     async def _release(self, turn: Turn, messages: list[OutMessage]) -> None:
         try:
-            await self.store.release(turn, replies.dumps(messages).encode())
+            await self.store.release(turn, replies.dumps(messages))
         except (LockLost, StoreUnavailable):
             log.error("turn lost while releasing for %s", mask_openid(turn.openid))
 

@@ -48,12 +48,25 @@ class Renderer:
     def __init__(self, env: Environment | None = None) -> None:
         self._inline: dict[str, str] = {}
         self.env = env or build_environment(self._inline)
+        # Texts of templates rendered without variables (the fallback, help, busy …: most chat
+        # messages): the same every time, and a jinja2 render is about 20 us. Nothing personal is
+        # kept: a render with variables is never stored.
+        self._fixed: dict[str, str] = {}
 
     def add_templates(self, templates: dict[str, str]) -> None:
         """Register inline templates (procedure prompts); names never collide with shipped files."""
         self._inline.update(templates)
+        self._fixed.clear()
 
     def render(self, template: str, **variables: Any) -> str:
+        if not variables:
+            text = self._fixed.get(template)
+            if text is None:
+                text = self._fixed[template] = self._render(template, variables)
+            return text
+        return self._render(template, variables)
+
+    def _render(self, template: str, variables: dict[str, Any]) -> str:
         name = template if template.endswith(".j2") else f"{template}.txt.j2"
         return self.env.get_template(name).render(**variables).strip()
 

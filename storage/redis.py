@@ -1,8 +1,9 @@
 """Session store on Redis: dedup, FIFO ticket lock with lease and fencing, record and reply cache.
 
 Uncontended, a message costs two round trips: ``begin`` (dedup + ticket + record read) and ``commit``
-(record write + reply cache + hand-off). A waiting message blocks on BLPOP of its own turn key, so one
-student's messages run strictly in arrival order across processes; a spin lock would reorder them
+(record write + reply cache + hand-off). A waiting message blocks on BLPOP of its own turn key, which
+the holder pushes when it commits (only if a later ticket exists, so an uncontended message leaves no
+list behind), so one student's messages run strictly in arrival order across processes; a spin lock would reorder them
 (reference/dialogs.md §3). A holder that dies is skipped once its lease expires.
 """
 
@@ -29,12 +30,13 @@ end
 local t = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], 86400)
 redis.call('SET', ARGV[1] .. ':alive:' .. t, '1', 'PX', ARGV[2])
-local srv = tonumber(redis.call('GET', KEYS[3]) or '0')
+local got = redis.call('MGET', KEYS[3], KEYS[4])
+local srv = tonumber(got[1] or '0')
 if srv >= t then
   srv = t - 1
   redis.call('SET', KEYS[3], srv, 'EX', 86400)
 end
-if srv == t - 1 then return {1, t, redis.call('GET', KEYS[4])} end
+if srv == t - 1 then return {1, t, got[2]} end
 return {2, t}
 """
 
@@ -64,9 +66,11 @@ elseif ARGV[3] == 'del' then
   redis.call('DEL', KEYS[2])
 end
 redis.call('SET', KEYS[1], t, 'EX', 86400)
-local nxt = ARGV[1] .. ':turn:' .. (t + 1)
-redis.call('RPUSH', nxt, '1')
-redis.call('EXPIRE', nxt, 60)
+if tonumber(redis.call('GET', KEYS[4]) or '0') > t then  -- a later message holds a ticket: wake it
+  local nxt = ARGV[1] .. ':turn:' .. (t + 1)
+  redis.call('RPUSH', nxt, '1')
+  redis.call('EXPIRE', nxt, 60)
+end
 return 1
 """
 
@@ -161,7 +165,8 @@ class RedisSessionStore:
         k = self.keys
         try:
             ok = await self._run(
-                _COMMIT, [k.serving(turn.openid), k.session(turn.openid), k.dedup(turn.openid, turn.message_key)],
+                _COMMIT, [k.serving(turn.openid), k.session(turn.openid), k.dedup(turn.openid, turn.message_key),
+                          k.ticket(turn.openid)],
                 [k.user(turn.openid), turn.ticket, op, record, self.session_ttl, reply, self.dedup_ttl],
             )
         except (RedisError, OSError) as exc:

@@ -12,7 +12,6 @@ SQL facts, as after a Redis restart.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from storage.base import Begin, SessionStore, Turn
@@ -50,9 +49,10 @@ class SealedSessionStore:
 
     async def begin(self, openid: str, message_key: str, wait: float) -> Begin:
         begin = await self.inner.begin(openid, message_key, wait)
-        if begin.turn is None:
+        turn = begin.turn
+        if turn is None:
             return begin
-        return Begin(turn=dataclasses.replace(begin.turn, record=self.open(openid, begin.turn.record)))
+        return Begin(turn=Turn(turn.openid, turn.message_key, turn.ticket, self.open(openid, turn.record)))
 
     async def commit(self, turn: Turn, record: bytes | None, reply: bytes) -> None:
         sealed = self.seal(turn.openid, record) if record else record

@@ -7,9 +7,10 @@ news article WeChat accepts in a reply to a user message.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import orjson
 
 Kind = Literal["text", "image", "news"]
 
@@ -81,9 +82,10 @@ def cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def dumps(messages: list[OutMessage]) -> str:
-    return json.dumps([m.to_dict() for m in messages], ensure_ascii=False, separators=(",", ":"))
+def dumps(messages: list[OutMessage]) -> bytes:
+    """The cached form of a reply (UTF-8 JSON, as ``json.dumps(ensure_ascii=False)`` would write it)."""
+    return orjson.dumps([m.to_dict() for m in messages])
 
 
 def loads(raw: str | bytes) -> list[OutMessage]:
-    return [OutMessage.from_dict(d) for d in json.loads(raw)]
+    return [OutMessage.from_dict(d) for d in orjson.loads(raw)]

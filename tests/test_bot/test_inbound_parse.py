@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from xml.parsers.expat import ExpatError
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wechatpy import parse_message
 
 from bot.wechat.crypto import CallbackRejected
 from bot.wechat.inbound import Inbound, _from_wechatpy, _plain_text, parse_inbound, sanitize
+from bot.wechat.replies import cdata
 
 HEAD = "<ToUserName><![CDATA[gh_abc]]></ToUserName><FromUserName><![CDATA[oStudent0000000000000000001]]></FromUserName>"
 
@@ -39,17 +43,25 @@ ORDINARY = [
     text_xml("<![CDATA[  查询 进度 \n]]>"),  # wechatpy (xmltodict) strips surrounding whitespace
     text_xml(""),
     text_xml("<![CDATA[]]>"),
-    text_xml("a &lt;b&gt; &amp; c"),
-    text_xml("<![CDATA[x]]]]><![CDATA[>y]]>"),  # a split CDATA carrying "]]>"
     text_xml("<![CDATA[😀 表情 \u3000]]>"),
     text_xml(msg_id=""),  # no MsgId: 0
     text_xml(msg_id="<MsgId>0000123</MsgId>"),
     text_xml(msg_type="<![CDATA[TEXT]]>"),
     text_xml(created="<CreateTime>0</CreateTime>"),
-    text_xml(head="<FromUserName>oOnlySender00000000000000001</FromUserName>"),  # no ToUserName
+    text_xml(head="<FromUserName><![CDATA[oOnlySender00000000000000001]]></FromUserName>"),  # no ToUserName
+    "<xml>\n  " + re.sub(r"(</\w+>)", "\\1\n  ", text_xml()[5:-6]) + "\n</xml>\n",  # indented, as in WeChat's docs
+    text_xml("<![CDATA[a]b]]c]>d <x> & ]]>"),  # brackets and markup inside CDATA
 ]
 
 UNUSUAL = [
+    text_xml("a &lt;b&gt; &amp; c"),  # entities: expat decodes them
+    text_xml("<![CDATA[x]]]]><![CDATA[>y]]>"),  # a split CDATA carrying "]]>"
+    text_xml("plain words"),  # text outside CDATA
+    text_xml(head="<FromUserName>oOnlySender00000000000000001</FromUserName>"),
+    text_xml("<![CDATA[line\r\nbreak]]>"),  # expat turns CRLF into LF, even inside CDATA
+    text_xml("<![CDATA[x\uffffy]]>"),  # a character XML does not allow: refused by expat
+    text_xml().replace("<Content>", "<Content >"),
+    text_xml() + "<!-- trailing -->",
     text_xml("<b>nested</b>"),
     text_xml(msg_id="<MsgId>12a</MsgId>"),
     text_xml(msg_id="<MsgId></MsgId>"),
@@ -86,3 +98,13 @@ def test_broken_xml_is_still_refused_as_malformed() -> None:
     with pytest.raises(CallbackRejected) as info:
         parse_inbound(text_xml()[:-3])
     assert info.value.reason == "malformed"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("a]>[<&!-CDAT \t\n\r\u3000你\x01\ufffe"), max_size=40))
+def test_any_content_in_cdata_reads_as_wechatpy_reads_it(content: str) -> None:
+    xml = text_xml(cdata(content))
+    fast = _plain_text(sanitize(xml))
+    if fast is not None:
+        assert fast == by_wechatpy(xml)
+    assert by_us(xml) == by_wechatpy(xml)

@@ -320,7 +320,7 @@ async def test_local_queue_delivers_in_process(stub_settings: Settings, wechat_s
     assert begin.turn is not None
     assert await local.enqueue_late_reply(OPENID, "m1", deadline_s=5) is True
     assert await local.enqueue_late_reply(OPENID, "m1", deadline_s=5) is False
-    await store.commit(begin.turn, None, dumps(TEXTS[:1]).encode())
+    await store.commit(begin.turn, None, dumps(TEXTS[:1]))
     assert await local.enqueue_cs(OPENID, TEXTS[1:], "m1") is True
     await tasks.drain(10)
     assert sorted(await contents(wechat_stub)) == sorted(["第1步", "第2步", "第3步"])

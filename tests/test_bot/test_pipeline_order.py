@@ -119,6 +119,27 @@ async def test_a_dead_holder_blocks_its_student_only_until_the_lease_expires(
     await store.commit(nxt.turn, None, b"[]")
 
 
+async def test_a_commit_wakes_the_next_waiter_and_an_uncontended_one_leaves_no_turn_key(
+    redis_session_store: SessionStoreFactory, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    store = redis_session_store(lease_ms=120_000)
+    store.slice = 60.0  # a waiter nobody wakes would sleep a minute in BLPOP
+    first = await store.begin("oWake", "m1", wait=1)
+    assert first.turn is not None
+    second = asyncio.create_task(store.begin("oWake", "m2", wait=90))
+    ticket_key = KeyBuilder(settings.redis_prefix, settings.wechat_appid).ticket("oWake")
+    while int(await redis_client.get(ticket_key) or 0) < 2:
+        await asyncio.sleep(0.005)
+    await store.commit(first.turn, b'{"v":1}', b"[]")
+    woken = await asyncio.wait_for(second, 10)  # pushed awake by the commit, not by the BLPOP timeout
+    assert woken.turn is not None and woken.turn.record == b'{"v":1}'
+    await store.commit(woken.turn, b'{"v":2}', b"[]")
+    alone = await store.begin("oWake", "m3", wait=1)
+    assert alone.turn is not None
+    await store.commit(alone.turn, None, b"[]")
+    assert [k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}*:turn:*")] == []
+
+
 async def test_a_holder_whose_turn_was_skipped_cannot_commit(
     redis_session_store: SessionStoreFactory
 ) -> None:
