@@ -30,6 +30,9 @@ from bot.wechat.inbound import Inbound, parse_inbound
 
 log = logging.getLogger("bot.callback")
 SUCCESS = "success"
+# Built once: Response(text=..., content_type=...) parses and rebuilds the header on every reply.
+_XML = {"Content-Type": "application/xml; charset=utf-8"}
+_PLAIN = {"Content-Type": "text/plain; charset=utf-8"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,7 @@ async def post_callback(request: web.Request) -> web.StreamResponse:
         body = await _answer(request, verified, started)
     finally:
         metrics.reply_seconds.observe(time.perf_counter() - started)
-    return web.Response(text=body, content_type="application/xml" if body != SUCCESS else "text/plain")
+    return web.Response(body=body.encode(), headers=_PLAIN if body == SUCCESS else _XML)
 
 
 async def _verify(request: web.Request, settings: Settings, now: float) -> Verified:
