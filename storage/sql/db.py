@@ -16,6 +16,13 @@ has just proved itself; one that sat idle across a database restart or a network
 and the pool opens a fresh one (pessimistic disconnect handling, SQLAlchemy's pool events recipe).
 A connection the server or the network already closed (a restart, a killed backend, a cut link)
 is known to the driver without any round trip and is replaced at checkout whatever its idle time.
+
+The PostgreSQL pool keeps up to ``POOL_SIZE`` (10) connections and opens at most ``POOL_OVERFLOW``
+(10) more at a peak; it hands out the most recently returned one first (LIFO), so under load a few
+warm connections do the work and the rest stay idle. SQLAlchemy's defaults (5 + 10, FIFO) closed an
+overflow connection every time one came back above five: in the soak's set-up surge that was 3–4 new
+connections a second per process, each a backend fork on the server and a codec set-up in gradbot.
+Size PostgreSQL's ``max_connections`` for 20 per gradbot process (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 _WRITE = "gradbot_write"
 SERVER_SETTINGS = ("search_path", "application_name")  # URL query parameters asyncpg takes as server settings
 IDLE_PING_S = 1.0
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
 _USED = "gradbot_used_at"
 
 
@@ -41,7 +50,9 @@ class Database:
     def __init__(self, url: str | URL, *, echo: bool = False, idle_ping_s: float = IDLE_PING_S) -> None:
         parsed, connect_args = _prepare(make_url(url))
         self.url = parsed
-        self.engine: AsyncEngine = create_async_engine(parsed, echo=echo, connect_args=connect_args)
+        pool: dict[str, Any] = {} if _is_sqlite(parsed) else {
+            "pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_use_lifo": True}
+        self.engine: AsyncEngine = create_async_engine(parsed, echo=echo, connect_args=connect_args, **pool)
         if self.is_sqlite:
             _install_sqlite_hooks(self.engine)
         else:

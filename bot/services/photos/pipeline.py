@@ -20,7 +20,7 @@ from bot.services.photos.decode import MAX_BYTES, PhotoInputError, decode
 from bot.services.photos.face import FaceEngine, default_engine
 from bot.services.photos.fix import crop_and_scale, encode_jpeg
 from bot.services.photos.profiles import PhotoProfile
-from bot.services.photos.reply import PhotoTexts
+from bot.services.photos.reply import shared_texts
 from bot.services.photos.report import CheckResult, FixedPhoto, PhotoReport, Severity
 from bot.services.photos.scene import Check, Scene, build_scene
 
@@ -30,11 +30,6 @@ CHECKS: tuple[Check, ...] = (*checks_file.CHECKS, *checks_face.CHECKS, *checks_l
                              *checks_scene.CHECKS)
 # Failures that cropping, scaling and re-encoding can repair; any other failure needs a retake.
 FIXABLE = frozenset({"format", "pixel_size", "file_size", "dpi", "colour_mode", "jpeg_quality", "geometry"})
-
-
-@functools.cache
-def _texts() -> PhotoTexts:
-    return PhotoTexts()
 
 
 def analyse(data: bytes, profile: PhotoProfile, *, fix: bool, engine: FaceEngine | None = None,
@@ -74,7 +69,7 @@ def _with_fix(report: PhotoReport, data: bytes, scene: Scene, engine: FaceEngine
 
 
 def _finish(report: PhotoReport, profile: PhotoProfile, started: float) -> PhotoReport:
-    texts = _texts()
+    texts = shared_texts()
     checks = tuple(dataclasses.replace(c, message=texts.message(c, profile)) for c in report.checks)
     return dataclasses.replace(report, checks=checks, ms=(time.perf_counter() - started) * 1000)
 
@@ -90,7 +85,7 @@ async def check_photo(data: bytes, profile: PhotoProfile, *, fix: bool,
 
 def _warm() -> None:
     default_engine()
-    _texts()
+    shared_texts()
 
 
 def process_pool(workers: int = 1) -> ProcessPoolExecutor:
