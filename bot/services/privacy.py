@@ -74,15 +74,14 @@ class Privacy:
     async def holdings(self, openid: str) -> dict[str, Any]:
         """What an erasure would delete (labels for the student) and how many paid orders stay."""
         async with self.db.read() as conn:
-            held = await records.export(conn, openid)
+            held = await records.held(conn, openid)
         if held is None:
             return {"held": [], "paid_orders": 0}
-        labels = [LABELS.get(t, "其他记录") for t, rows in held.items() if rows and t in _ERASABLE]
-        photos = len(held.get("photos", []))
+        labels = [LABELS.get(t, "其他记录") for t, n in held.rows.items() if n and t in _ERASABLE]
+        photos = held.rows.get("photos", 0)
         if photos:
             labels.append(f"{photos} 张照片")
-        paid = sum(1 for o in held.get("orders", []) if o["state"] in ("paid", "refunded"))
-        return {"held": list(dict.fromkeys(labels)), "paid_orders": paid}
+        return {"held": list(dict.fromkeys(labels)), "paid_orders": held.paid_orders}
 
     async def export(self, openid: str, *, reveal: bool, actor: str) -> dict[str, Any] | None:
         """Everything held about the student; clear name and number only with ``reveal`` (audited)."""

@@ -63,6 +63,44 @@ async def erase(conn: AsyncConnection, openid: str, *, actor: str, at: datetime 
     return Erasure(openid, deleted, kept, unreferenced)
 
 
+PAID_STATES = ("paid", "refunded")  # orders an erasure keeps as bookkeeping of money received
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What we hold on a student, counted: rows per table an erasure deletes (dependants first, as
+    :func:`student_tables` orders them) and the paid orders it keeps."""
+
+    rows: dict[str, int]
+    paid_orders: int
+
+
+def _held_stmt() -> sa.Select[Any]:
+    """One SELECT of counts (a scalar subquery per table), built once: the erasure's confirmation
+    showed the list from an export, a SELECT of every row of every table (13 statements)."""
+    openid = sa.bindparam("openid", type_=students.c.openid.type)
+
+    def count(table: sa.Table, *where: sa.ColumnElement[bool]) -> sa.ScalarSelect[Any]:
+        return sa.select(sa.func.count()).select_from(table).where(table.c.openid == openid, *where).scalar_subquery()
+
+    erasable = [t for t in student_tables() if t.name not in KEPT_TABLES]
+    paid = count(orders, sa.or_(*(orders.c.state == s for s in PAID_STATES)))
+    return sa.select(count(students).label("students"), paid.label("paid_orders"),
+                     *(count(t).label(t.name) for t in erasable))
+
+
+_HELD = _held_stmt()
+
+
+async def held(conn: AsyncConnection, openid: str) -> Held | None:
+    """Counts of what :func:`erase` would delete and keep; None for a student we hold no row of."""
+    row = dict((await conn.execute(_HELD, {"openid": openid})).one()._mapping)
+    if not row.pop("students"):
+        return None
+    paid = int(row.pop("paid_orders"))
+    return Held({name: int(n) for name, n in row.items()}, paid)
+
+
 def file_columns(table: sa.Table) -> list[sa.Column[Any]]:
     """Columns naming a file in the content-addressed store (``*sha256``: photos, documents)."""
     return [c for c in table.c if c.name.endswith("sha256")]
