@@ -182,9 +182,7 @@ class RecordActions:
                                str(args["name"]), str(args["id_number"]))
         at = self._at(call)
         async with self.db.begin() as conn:
-            existing = await identity.get(conn, call.openid)
-            write = identity.change if existing else identity.bind
-            binding = await write(conn, self.codec, call.openid, wanted, actor=call.openid, at=at)
+            binding = await identity.save(conn, self.codec, call.openid, wanted, actor=call.openid, at=at)
             if args["verified"] == "pending":
                 # Staff decide (console); until then the binding has no verification row: "pending".
                 await audit.record(conn, actor="verifier", action="identity.staff_review", openid=call.openid,

@@ -28,6 +28,9 @@ class AuditEntry:
     details: dict[str, Any]
 
 
+_INSERT = sa.insert(audit_log)  # built once; the values come as parameters
+
+
 async def record(
     conn: AsyncConnection,
     *,
@@ -39,7 +42,7 @@ async def record(
 ) -> None:
     values = {"at": at or utcnow(), "actor": actor, "action": action, "openid": openid,
               "details": dict(details or {})}
-    await conn.execute(sa.insert(audit_log).values(**values))
+    await conn.execute(_INSERT, values)
 
 
 async def for_student(conn: AsyncConnection, openid: str, limit: int = 100) -> list[AuditEntry]:

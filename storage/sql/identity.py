@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.sql import audit, students
-from storage.sql.base import utcnow
+from storage.sql.base import DialectInsert, PreparedUpsert, utcnow
 from storage.sql.crypto import Keyring, normalise_id_number
 from storage.sql.errors import AlreadyBound, IdNumberTaken, NotBound
 from storage.sql.tables import identity_bindings as tb
@@ -87,6 +87,7 @@ def encode(codec: PiiCodec, openid: str, identity: IdentityInput) -> dict[str, A
 
 # Built once: building and cache-keying a SELECT on every call was a third of a status lookup's CPU.
 _GET = sa.select(*_BINDING_COLUMNS).where(tb.c.openid == sa.bindparam("openid"))
+_HOLDER = sa.select(tb.c.openid).where(tb.c.id_hmac.in_(sa.bindparam("hashes", expanding=True))).limit(1)
 
 
 async def get(conn: AsyncConnection, openid: str) -> Binding | None:
@@ -96,9 +97,8 @@ async def get(conn: AsyncConnection, openid: str) -> Binding | None:
 
 async def find_openid(conn: AsyncConnection, keyring: Keyring, id_number: str) -> str | None:
     """Which student holds this ID number, by keyed hash (under any key of the keyring)."""
-    hashes = keyring.lookup_hashes(id_number)
-    stmt = sa.select(tb.c.openid).where(tb.c.id_hmac.in_(hashes)).limit(1)
-    return (await conn.execute(stmt)).scalar_one_or_none()
+    hashes = list(keyring.lookup_hashes(id_number))
+    return (await conn.execute(_HOLDER, {"hashes": hashes})).scalar_one_or_none()
 
 
 async def reveal(conn: AsyncConnection, keyring: Keyring, openid: str) -> IdentityInput | None:
@@ -115,17 +115,9 @@ async def bind(
     conn: AsyncConnection, codec: PiiCodec, openid: str, identity: IdentityInput, *,
     actor: str, at: datetime | None = None,
 ) -> Binding:
-    at = at or utcnow()
-    await students.ensure(conn, openid, at)
-    if await get(conn, openid) is not None:
+    binding, created = await _insert_or_existing(conn, codec, openid, identity, actor=actor, at=at or utcnow())
+    if not created:
         raise AlreadyBound("this student already has an identity binding; change it instead")
-    await _refuse_taken(conn, codec.keyring, identity.id_number, openid)
-    values = {**encode(codec, openid, identity), "openid": openid, "version": 1,
-              "created_at": at, "updated_at": at}
-    await _guarded(conn, codec.keyring, identity.id_number, openid, sa.insert(tb).values(**values))
-    binding = await _must_get(conn, openid)
-    await audit.record(conn, actor=actor, action="identity.bind", openid=openid,
-                       details=binding.masked(), at=at)
     return binding
 
 
@@ -133,16 +125,19 @@ async def change(
     conn: AsyncConnection, codec: PiiCodec, openid: str, identity: IdentityInput, *,
     actor: str, at: datetime | None = None,
 ) -> Binding:
-    at = at or utcnow()
     before = await _must_get(conn, openid)
-    await _refuse_taken(conn, codec.keyring, identity.id_number, openid)
-    values = {**encode(codec, openid, identity), "version": before.version + 1, "updated_at": at}
-    stmt = sa.update(tb).where(tb.c.openid == openid).values(**values)
-    await _guarded(conn, codec.keyring, identity.id_number, openid, stmt)
-    after = await _must_get(conn, openid)
-    await audit.record(conn, actor=actor, action="identity.change", openid=openid,
-                       details={"before": before.masked(), "after": after.masked()}, at=at)
-    return after
+    return await _change(conn, codec, before, identity, actor=actor, at=at or utcnow())
+
+
+async def save(
+    conn: AsyncConnection, codec: PiiCodec, openid: str, identity: IdentityInput, *,
+    actor: str, at: datetime | None = None,
+) -> Binding:
+    """Bind, or change the binding the student already has (a student binding again), as one would
+    call :func:`bind` or :func:`change` after :func:`get`; a first binding takes no read at all."""
+    at = at or utcnow()
+    binding, created = await _insert_or_existing(conn, codec, openid, identity, actor=actor, at=at)
+    return binding if created else await _change(conn, codec, binding, identity, actor=actor, at=at)
 
 
 async def unbind(
@@ -169,16 +164,78 @@ async def _refuse_taken(conn: AsyncConnection, keyring: Keyring, id_number: str,
         raise IdNumberTaken("this ID number is already bound to another student")
 
 
-async def _guarded(
-    conn: AsyncConnection, keyring: Keyring, id_number: str, openid: str, stmt: sa.Executable,
-) -> None:
+_INSERTED = ("openid", "id_type", "name_enc", "name_masked", "id_enc", "id_masked", "id_hmac", "key_id",
+             "version", "created_at", "updated_at")
+
+
+def _insert_unless_held(insert: DialectInsert) -> sa.Executable:
+    """The new row, unless another student holds the number under any key of the keyring (rows not
+    yet rotated carry an older key's hash, which the unique index cannot see). ON CONFLICT DO NOTHING
+    (any unique index: openid, id_hmac) makes "already bound" and a lost race for the number return
+    no row instead of aborting the transaction. One statement where a read, a pre-check, a savepoint
+    around the insert and a re-read took six."""
+    openid = sa.bindparam("openid", type_=tb.c.openid.type)
+    held_elsewhere = sa.exists().where(tb.c.id_hmac.in_(sa.bindparam("hashes", expanding=True)),
+                                       tb.c.openid != openid)
+    row = sa.select(*(openid if c == "openid" else sa.bindparam(c, type_=tb.c[c].type) for c in _INSERTED))
+    return (insert.from_select(list(_INSERTED), row.where(~held_elsewhere))
+            .on_conflict_do_nothing().returning(*_BINDING_COLUMNS))
+
+
+_INSERT = PreparedUpsert(tb, _insert_unless_held)
+# The write of a change; its SET columns are the parameters named after columns.
+_UPDATE = sa.update(tb).where(tb.c.openid == sa.bindparam("bound_openid")).returning(*_BINDING_COLUMNS)
+
+
+async def _insert_or_existing(
+    conn: AsyncConnection, codec: PiiCodec, openid: str, identity: IdentityInput, *, actor: str, at: datetime,
+) -> tuple[Binding, bool]:
+    """(the new binding, audited, True), or (the binding the student already has, False).
+
+    Raises IdNumberTaken when another student holds the number, AlreadyBound when the insert lost a
+    race to a row that is gone again.
+    """
+    await students.ensure(conn, openid, at)
+    values = {**encode(codec, openid, identity), "openid": openid, "version": 1, "created_at": at,
+              "updated_at": at, "hashes": list(codec.keyring.lookup_hashes(identity.id_number))}
+    row = (await conn.execute(_INSERT.on(conn), values)).first()
+    if row is None:
+        existing = await get(conn, openid)
+        if existing is not None:
+            return existing, False
+        await _refuse_taken(conn, codec.keyring, identity.id_number, openid)
+        raise AlreadyBound("this student already has an identity binding; change it instead")
+    binding = Binding(**row._mapping)
+    await audit.record(conn, actor=actor, action="identity.bind", openid=openid, details=binding.masked(), at=at)
+    return binding, True
+
+
+async def _change(
+    conn: AsyncConnection, codec: PiiCodec, before: Binding, identity: IdentityInput, *, actor: str, at: datetime,
+) -> Binding:
+    openid = before.openid
+    await _refuse_taken(conn, codec.keyring, identity.id_number, openid)
+    values = {**encode(codec, openid, identity), "version": before.version + 1, "updated_at": at,
+              "bound_openid": openid}
+    after = await _guarded_update(conn, codec.keyring, identity.id_number, openid, values)
+    await audit.record(conn, actor=actor, action="identity.change", openid=openid,
+                       details={"before": before.masked(), "after": after.masked()}, at=at)
+    return after
+
+
+async def _guarded_update(
+    conn: AsyncConnection, keyring: Keyring, id_number: str, openid: str, values: dict[str, Any],
+) -> Binding:
     """Run the write in a savepoint so a lost race becomes a clear error, not an aborted transaction."""
     try:
         async with conn.begin_nested():
-            await conn.execute(stmt)
-        return
+            row = (await conn.execute(_UPDATE, values)).first()
     except IntegrityError:
         pass  # handled below, outside the except block, so the driver error (with its bound
         # parameters) is not chained onto what we raise
+    else:
+        if row is None:
+            raise NotBound("this student has no identity binding")
+        return Binding(**row._mapping)
     await _refuse_taken(conn, keyring, id_number, openid)
     raise AlreadyBound("this student already has an identity binding; change it instead")

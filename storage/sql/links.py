@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.sql import students
-from storage.sql.base import upsert, utcnow
+from storage.sql.base import DialectInsert, PreparedUpsert, utcnow
 from storage.sql.tables import school_links as tl
 from storage.sql.tables import schools as ts
 
@@ -27,6 +27,17 @@ class SchoolLink:
     updated_at: datetime
 
 
+_LINK_VALUES = ("school_code", "school_name", "education_type", "level", "cohort", "updated_at")
+
+
+def _replace_link(insert: DialectInsert) -> DialectInsert:
+    return insert.on_conflict_do_update(
+        index_elements=["openid"], set_={name: insert.excluded[name] for name in _LINK_VALUES})
+
+
+_SET_LINK = PreparedUpsert(tl, _replace_link)
+
+
 async def set_link(
     conn: AsyncConnection, openid: str, *, school_code: str | None, school_name: str,
     education_type: str, level: str, cohort: int, at: datetime | None = None,
@@ -35,10 +46,9 @@ async def set_link(
     The caller audits the change (it knows the actor and what to say)."""
     at = at or utcnow()
     await students.ensure(conn, openid, at)
-    values = {"school_code": school_code, "school_name": school_name, "education_type": education_type,
-              "level": level, "cohort": cohort, "updated_at": at}
-    stmt = upsert(conn, tl).values(openid=openid, **values)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["openid"], set_=values))
+    await conn.execute(_SET_LINK.on(conn), {
+        "openid": openid, "school_code": school_code, "school_name": school_name,
+        "education_type": education_type, "level": level, "cohort": cohort, "updated_at": at})
 
 
 # Built once: building and cache-keying a SELECT on every call was a third of a status lookup's CPU.

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.sql.base import upsert, utcnow
+from storage.sql.base import PreparedUpsert, upsert, utcnow
 from storage.sql.tables import students
 
 
@@ -23,13 +23,13 @@ class Student:
     erased_at: datetime | None = None
 
 
+_ENSURE = PreparedUpsert(students, lambda insert: insert.on_conflict_do_nothing(index_elements=["openid"]))
+
+
 async def ensure(conn: AsyncConnection, openid: str, at: datetime | None = None) -> None:
     """Make sure the row exists (a student who followed before gradbot existed has none yet)."""
     at = at or utcnow()
-    stmt = upsert(conn, students).values(
-        openid=openid, following=True, created_at=at, updated_at=at
-    ).on_conflict_do_nothing(index_elements=["openid"])
-    await conn.execute(stmt)
+    await conn.execute(_ENSURE.on(conn), {"openid": openid, "following": True, "created_at": at, "updated_at": at})
 
 
 async def follow(conn: AsyncConnection, openid: str, at: datetime | None = None) -> None:

@@ -162,3 +162,41 @@ async def test_verification_applies_to_the_binding_version_checked(sql_db: Datab
         assert await verifications.status(conn, changed) == "pending"
         with pytest.raises(ValueError, match="outcome"):
             await verifications.record(conn, changed, outcome="probably", provider="sandbox")
+
+
+async def test_save_binds_a_new_student_and_changes_a_bound_one(sql_db: Database, pii: PiiCodec) -> None:
+    async with sql_db.begin() as conn:
+        first = await identity.save(conn, pii, "o-alice", ALICE, actor="o-alice")
+    async with sql_db.begin() as conn:
+        again = await identity.save(conn, pii, "o-alice", BOB, actor="o-alice")
+        assert await identity.get(conn, "o-alice") == again
+    assert (first.version, again.version, again.id) == (1, 2, first.id)
+    assert again.masked() == {"id_type": "mainland_id", "name_masked": mask_name(BOB.name),
+                              "id_masked": mask_id(BOB.id_number)}
+    async with sql_db.read() as conn:
+        trail = await audit.for_student(conn, "o-alice")
+        assert await identity.reveal(conn, pii.keyring, "o-alice") == BOB
+    assert [e.action for e in trail] == ["identity.change", "identity.bind"]
+    assert trail[0].details == {"before": first.masked(), "after": again.masked()}
+
+
+async def test_save_refuses_a_number_another_student_holds(sql_db: Database, pii: PiiCodec) -> None:
+    await _bind(sql_db, pii, "o-alice", ALICE)
+    await _bind(sql_db, pii, "o-bob", BOB)
+    for openid in ("o-bob", "o-mallory"):  # a change and a first binding
+        with pytest.raises(IdNumberTaken) as caught:
+            async with sql_db.begin() as conn:
+                await identity.save(conn, pii, openid, ALICE, actor=openid)
+        assert caught.value.__cause__ is None
+    async with sql_db.read() as conn:
+        assert await identity.find_openid(conn, pii.keyring, BOB.id_number) == "o-bob"
+        assert await identity.get(conn, "o-mallory") is None
+
+
+async def test_a_second_bind_is_refused_as_such_even_when_the_number_is_taken(
+    sql_db: Database, pii: PiiCodec
+) -> None:
+    await _bind(sql_db, pii, "o-alice", ALICE)
+    await _bind(sql_db, pii, "o-bob", BOB)
+    with pytest.raises(AlreadyBound):
+        await _bind(sql_db, pii, "o-bob", ALICE)
