@@ -186,3 +186,20 @@ async def _cli(argv: list[str]) -> int:
     import asyncio
 
     return await asyncio.to_thread(main, argv)
+
+
+async def test_held_counts_what_an_erasure_deletes_and_the_paid_orders_it_keeps(bot_any_db: Gradbot) -> None:
+    student = Student(bot_any_db, "oErase_held_0001")
+    await student.follow()
+    services = bot_any_db.app[keys.SERVICES]
+    async with services.db.read() as conn:
+        assert await records.held(conn, "oErase_nobody_01") is None
+        nothing = await records.held(conn, student.openid)
+    assert nothing is not None and not any(nothing.rows.values()) and nothing.paid_orders == 0
+    await give_photo_and_paid_order(bot_any_db, student.openid)
+    async with services.db.read() as conn:
+        held = await records.held(conn, student.openid)
+        exported = await records.export(conn, student.openid)
+    assert held is not None and exported is not None and held.paid_orders == 1
+    assert held.rows == {t: len(exported[t]) for t in held.rows}  # the same rows an export lists
+    assert set(held.rows) == {t.name for t in records.student_tables()} - records.KEPT_TABLES

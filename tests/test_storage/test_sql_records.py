@@ -123,3 +123,15 @@ async def test_foreign_keys_are_enforced(sql_db: Database) -> None:
             await conn.execute(sa.insert(photos).values(
                 openid="o-nobody", procedure="photo", original_sha256="0" * 64, profile="passport",
                 ok=False, fixable=True, checks={}, status="pending", created_at=T0))
+
+
+async def test_progress_makes_the_student_row_and_keeps_answers_unless_given(sql_db: Database) -> None:
+    async with sql_db.begin() as conn:  # no students row yet: set_state makes it (the foreign key holds)
+        await procedures.set_state(conn, "oNew", "photo", "code", at=T0, answers={"code": "AB12CD34"})
+        await procedures.set_state(conn, "oNew", "photo", "photo", at=T0 + timedelta(minutes=1))
+    async with sql_db.read() as conn:
+        student = await students.get(conn, "oNew")
+        saved = await procedures.get(conn, "oNew", "photo")
+    assert student is not None and student.following and student.created_at == T0
+    assert saved is not None and (saved.state, saved.updated_at) == ("photo", T0 + timedelta(minutes=1))
+    assert saved.answers == {"code": "AB12CD34"}
