@@ -43,8 +43,6 @@ from storage.sql.db import Database
 log = logging.getLogger("bot.procedures")
 FILE_LINK_TTL = 24 * 3600.0
 SKIP_WORDS = frozenset({"跳过", "没有", "无"})
-REQUIREMENTS = frozenset({"bind", "link_school"})
-MAX_HANDED_ON = 10_000  # start facts never picked up (a failed turn) are dropped past this many
 Prepare = Callable[[Call], Awaitable[Mapping[str, Any]]]
 
 
@@ -62,9 +60,6 @@ class ProcedureActions:
     clock: Callable[[], float] = time.time
     photo_executor: Any = None
     prepares: dict[str, Prepare] = field(init=False)
-    # What procedure_start read, by openid, for the requirement checks that run right after it in
-    # the same turn (same ``now``): one read transaction where each check took one of its own.
-    handed_on: dict[str, StartFacts] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = [p for proc in self.procedures.values() for p in procedure_problems(proc, self.profiles,
@@ -108,36 +103,21 @@ class ProcedureActions:
     async def procedure_start(self, call: Call) -> tuple[str, dict[str, Any]] | None:
         """Resume work already under way (even outside the window); otherwise check window and school."""
         proc = self.procedures[call.dialog]
-        first = proc.steps[0]
         async with self.db.read() as conn:
             link = await links.get(conn, call.openid)
             saved = await procedures.get(conn, call.openid, proc.name)
             allowed = "" if link is None or eligible(proc, link) else await self.eligible_text(conn, proc)
             dates = await open_dates(conn, proc, link)
-            base = {"title": proc.title, **dates.data()}  # the texts show the dates in force
-            data = {**(saved.answers if saved else {}), **base}
-            resumed = resume_state(proc, saved.state, data) if saved else None
-            starts = not resumed and dates.contains(self.today(call)) and not allowed
-            if starts and first["type"] in REQUIREMENTS and proc.entry(first["id"]) == first["id"]:
-                bound = await identity.get(conn, call.openid) is not None
-                self.hand_on(call, StartFacts(call.now, bound, link))
+        base = {"title": proc.title, **dates.data()}  # the texts show the dates in force
+        data = {**(saved.answers if saved else {}), **base}
+        resumed = resume_state(proc, saved.state, data) if saved else None
         if resumed:
             return resumed, data
         if not dates.contains(self.today(call)):
             return "closed", base
         if allowed:
             return "ineligible", {**base, "eligible": allowed}
-        return proc.entry(first["id"]), data
-
-    def hand_on(self, call: Call, facts: StartFacts) -> None:
-        if len(self.handed_on) >= MAX_HANDED_ON:
-            self.handed_on.clear()
-        self.handed_on[call.openid] = facts
-
-    def picked_up(self, call: Call, *, last: bool) -> StartFacts | None:
-        """The facts procedure_start read in this very turn; ``last``: no later check needs them."""
-        facts = self.handed_on.pop(call.openid, None) if last else self.handed_on.get(call.openid)
-        return facts if facts is not None and facts.now == call.now else None
+        return proc.entry(proc.steps[0]["id"]), data
 
     async def eligible_text(self, conn: Any, proc: Procedure) -> str:
         school = await schools.get(conn, proc.school) if proc.school != "*" else None
@@ -145,24 +125,12 @@ class ProcedureActions:
         return " ".join(p for p in parts if p)
 
     async def require_bind(self, call: Call) -> Mapping[str, Any]:
-        proc = self.procedures[call.dialog]
-        steps = [s["type"] for s in proc.steps]
-        school_next = steps[steps.index("bind") + 1:][:1] == ["link_school"]
-        facts = self.picked_up(call, last=not school_next)
-        if facts is not None:
-            bound = facts.bound
-        else:
-            async with self.db.read() as conn:
-                bound = await identity.get(conn, call.openid) is not None
-        if not bound:  # the school check then runs in a later turn, after the binding: it reads afresh
-            self.handed_on.pop(call.openid, None)
+        async with self.db.read() as conn:
+            bound = await identity.get(conn, call.openid) is not None
         return {"ok": True} if bound else {"ok": False, "push": "bind"}
 
     async def require_link_school(self, call: Call) -> Mapping[str, Any]:
         proc = self.procedures[call.dialog]
-        facts = self.picked_up(call, last=True)
-        if facts is not None:  # procedure_start answered a link it does not fit with "ineligible" already
-            return {"ok": True} if facts.link is not None else {"ok": False, "push": "link_school"}
         async with self.db.read() as conn:
             link = await links.get(conn, call.openid)
             if link is not None and not eligible(proc, link):
@@ -312,13 +280,6 @@ class ProcedureActions:
         """Status lines inside the caller's read (CompositeActions.status shares one for every part)."""
         saved = {p.name: p.state for p in await procedures.for_student(conn, openid)}
         return [_status(proc, saved[name]) for name, proc in self.procedures.items() if name in saved]
-
-
-@dataclass(frozen=True, slots=True)
-class StartFacts:
-    now: float  # the turn's time: facts of an earlier turn are never used
-    bound: bool
-    link: links.SchoolLink | None
 
 
 def _link_facts(link: links.SchoolLink | None) -> dict[str, Any]:

@@ -8,9 +8,6 @@ back to the photo step.
 
 from __future__ import annotations
 
-from sqlalchemy import event
-
-from bot import keys
 from tests.fixtures.photos import phone_photo
 from tests.fixtures.procedure import WorldFactory, china_time
 
@@ -104,21 +101,3 @@ async def test_photo_download_errors_get_a_clear_answer_and_the_step_stays(make_
     assert "没能下载" in reply and await student.where() == "hanjiang_photo_2025/photo", student.dump()
     reply = await student.send("好的")
     assert "需要发送一张照片" in reply
-
-
-async def test_a_set_up_student_starting_again_is_checked_in_the_starts_one_read(make_world: WorldFactory) -> None:
-    world = await make_world(china_time("2025-04-01T10:00:00"))
-    student = world.student(OPENID)
-    await world.stub.interaction(OPENID)
-    await _through_requirements(world, student)
-    await student.send("取消")
-    engine = world.gradbot.app[keys.SERVICES].db.engine.sync_engine
-    begun: list[object] = []
-    count = begun.append
-    event.listen(engine, "begin", count)
-    try:
-        reply = await student.send("图像采集")  # bound and linked: both checks pass without reading again
-    finally:
-        event.remove(engine, "begin", count)
-    assert "同意" in reply and await student.where() == "hanjiang_photo_2025/notice", student.dump()
-    assert len(begun) == 3  # the start's read, then each requirement step's progress write (was 5)
