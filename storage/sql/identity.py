@@ -172,13 +172,14 @@ def _insert_unless_held(insert: DialectInsert) -> sa.Executable:
     """The new row, unless another student holds the number under any key of the keyring (rows not
     yet rotated carry an older key's hash, which the unique index cannot see). ON CONFLICT DO NOTHING
     (any unique index: openid, id_hmac) makes "already bound" and a lost race for the number return
-    no row instead of aborting the transaction. One statement where a read, a pre-check, a savepoint
-    around the insert and a re-read took six."""
-    openid = sa.bindparam("openid", type_=tb.c.openid.type)
+    no row instead of aborting the transaction. With the students row made in the same statement
+    (:func:`students.ensuring`), one statement where the ensure, a read, a pre-check, a savepoint around
+    the insert and a re-read took seven."""
+    params = {c: sa.bindparam(c, type_=tb.c[c].type) for c in _INSERTED}
     held_elsewhere = sa.exists().where(tb.c.id_hmac.in_(sa.bindparam("hashes", expanding=True)),
-                                       tb.c.openid != openid)
-    row = sa.select(*(openid if c == "openid" else sa.bindparam(c, type_=tb.c[c].type) for c in _INSERTED))
-    return (insert.from_select(list(_INSERTED), row.where(~held_elsewhere))
+                                       tb.c.openid != params["openid"])
+    row = sa.select(*params.values()).where(~held_elsewhere)
+    return (students.ensuring(insert, params["openid"], params["created_at"]).from_select(list(_INSERTED), row)
             .on_conflict_do_nothing().returning(*_BINDING_COLUMNS))
 
 
@@ -195,7 +196,7 @@ async def _insert_or_existing(
     Raises IdNumberTaken when another student holds the number, AlreadyBound when the insert lost a
     race to a row that is gone again.
     """
-    await students.ensure(conn, openid, at)
+    await students.ensure_unless_ensuring(conn, openid, at)
     values = {**encode(codec, openid, identity), "openid": openid, "version": 1, "created_at": at,
               "updated_at": at, "hashes": list(codec.keyring.lookup_hashes(identity.id_number))}
     row = (await conn.execute(_INSERT.on(conn), values)).first()

@@ -31,8 +31,9 @@ _LINK_VALUES = ("school_code", "school_name", "education_type", "level", "cohort
 
 
 def _replace_link(insert: DialectInsert) -> DialectInsert:
-    return insert.on_conflict_do_update(
-        index_elements=["openid"], set_={name: insert.excluded[name] for name in _LINK_VALUES})
+    params = {c: sa.bindparam(c, type_=tl.c[c].type) for c in ("openid", *_LINK_VALUES)}
+    stmt = students.ensuring(insert, params["openid"], params["updated_at"]).values(params)
+    return stmt.on_conflict_do_update(index_elements=["openid"], set_={c: stmt.excluded[c] for c in _LINK_VALUES})
 
 
 _SET_LINK = PreparedUpsert(tl, _replace_link)
@@ -45,7 +46,7 @@ async def set_link(
     """``school_code`` may be None for a school missing from the catalogue (staff add it later).
     The caller audits the change (it knows the actor and what to say)."""
     at = at or utcnow()
-    await students.ensure(conn, openid, at)
+    await students.ensure_unless_ensuring(conn, openid, at)
     await conn.execute(_SET_LINK.on(conn), {
         "openid": openid, "school_code": school_code, "school_name": school_name,
         "education_type": education_type, "level": level, "cohort": cohort, "updated_at": at})

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.sql.base import PreparedUpsert, upsert, utcnow
+from storage.sql.base import DialectInsert, PreparedUpsert, upsert, utcnow
 from storage.sql.tables import students
 
 
@@ -30,6 +31,24 @@ async def ensure(conn: AsyncConnection, openid: str, at: datetime | None = None)
     """Make sure the row exists (a student who followed before gradbot existed has none yet)."""
     at = at or utcnow()
     await conn.execute(_ENSURE.on(conn), {"openid": openid, "following": True, "created_at": at, "updated_at": at})
+
+
+def ensuring(insert: DialectInsert, openid: sa.BindParameter[str], at: sa.BindParameter[datetime]) -> DialectInsert:
+    """``insert`` (of a row whose foreign key needs the students row) that also makes that row, as
+    :func:`ensure` would, on PostgreSQL: a data-modifying CTE, whose row the foreign key check at the
+    end of the statement sees. SQLite has no such CTE; :func:`ensure_unless_ensuring` runs first there.
+    One statement instead of two in every first write of a student's records."""
+    if not isinstance(insert, postgresql.Insert):
+        return insert
+    made = (postgresql.insert(students).values(openid=openid, following=True, created_at=at, updated_at=at)
+            .on_conflict_do_nothing(index_elements=["openid"]).cte("ensured"))
+    return insert.add_cte(made)
+
+
+async def ensure_unless_ensuring(conn: AsyncConnection, openid: str, at: datetime) -> None:
+    """:func:`ensure`, where the statement built with :func:`ensuring` cannot make the row (SQLite)."""
+    if conn.dialect.name != "postgresql":
+        await ensure(conn, openid, at)
 
 
 async def follow(conn: AsyncConnection, openid: str, at: datetime | None = None) -> None:
