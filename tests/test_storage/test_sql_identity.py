@@ -71,8 +71,8 @@ async def test_unique_index_holds_even_without_the_pre_check(sql_db: Database, p
 
 
 async def test_racing_binds_of_one_number_leave_exactly_one_holder(sql_db: Database, pii: PiiCodec) -> None:
-    # Both pre-checks can pass before either insert; the unique index and the savepoint must turn
-    # the loser into IdNumberTaken (not a raw IntegrityError or an aborted transaction).
+    # Every insert's NOT EXISTS check can pass before any commits; the unique index (ON CONFLICT DO
+    # NOTHING) must turn the losers into IdNumberTaken (not a raw IntegrityError or an aborted transaction).
     results = await asyncio.gather(*(_bind(sql_db, pii, f"o-{n}", ALICE) for n in range(3)),
                                    return_exceptions=True)
     winners = [r for r in results if isinstance(r, identity.Binding)]
