@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -21,6 +22,21 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         runner = uvloop.run
     with contextlib.suppress(KeyboardInterrupt):
         runner(main)
+
+
+def freeze_heap() -> int:
+    """Take what start-up built (dialog engine, school index, region and pinyin tables, templates) out
+    of the cyclic GC's sight; call it once the process is ready to serve.
+
+    Those ~400,000 objects live as long as the process, yet every full collection walked them all:
+    180 ms with the event loop stopped, a latency spike for every request in flight (cProfile charged
+    it to whatever allocated at that moment). Frozen, a full collection walks only what requests
+    made since (Python's own advice for long-running servers, ``gc.freeze``). Returns how many
+    objects were frozen (said in the start-up log line).
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def loop_name() -> str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from bot.app import create_app
-from bot.commands.process import exit_now, loop_name, run_loop
+from bot.commands.process import exit_now, freeze_heap, loop_name, run_loop
 from bot.config import Settings, SettingsError
 from bot.logs import setup_logging
 
@@ -78,8 +78,9 @@ async def _main(settings: Settings, host: str, port: int, access_log: bool) -> N
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=True, backlog=1024)
     await site.start()
-    log.info("gradbot listening on http://%s:%d/wechat (safe mode %s, %s)", host, port,
-             "on" if settings.safe_mode else "off", loop_name())
+    frozen = freeze_heap()
+    log.info("gradbot listening on http://%s:%d/wechat (safe mode %s, %s, %d start-up objects frozen)", host, port,
+             "on" if settings.safe_mode else "off", loop_name(), frozen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

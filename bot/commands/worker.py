@@ -11,7 +11,7 @@ import sys
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
-from bot.commands.process import exit_now, loop_name, run_loop
+from bot.commands.process import exit_now, freeze_heap, loop_name, run_loop
 from bot.config import Settings, SettingsError
 from bot.jobs import JOB_TIMEOUT_S, RECLAIM_AFTER_S, build_broker, running_worker
 from bot.logs import setup_logging
@@ -73,7 +73,9 @@ async def _main(settings: Settings, args: argparse.Namespace, metrics: Metrics) 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running_worker(broker, args.concurrency) as worker:
-        log.info("gradbot worker reading %s (concurrency %d, %s)", broker.queue_name, args.concurrency, loop_name())
+        frozen = freeze_heap()
+        log.info("gradbot worker reading %s (concurrency %d, %s, %d start-up objects frozen)", broker.queue_name,
+                 args.concurrency, loop_name(), frozen)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({stopping, worker.task}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
