@@ -8,13 +8,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.sql import students
-from storage.sql.base import utcnow
+from storage.sql.base import DialectInsert, PreparedUpsert, utcnow
 from storage.sql.tables import procedures as tp
-from storage.sql.tables import students as ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,27 +24,22 @@ class Progress:
     answers: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _upserts(dialect: str, with_answers: bool) -> sa.Executable:
-    """The progress upsert of one dialect, built once (building and cache-keying it per call was most
-    of a step's SQL CPU). On PostgreSQL the students row the foreign key needs is made in the same
-    statement (a data-modifying CTE, as :func:`students.ensure` makes it); SQLite has no such CTE,
-    so there :func:`set_state` runs ``students.ensure`` first."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+def _upsert(with_answers: bool) -> PreparedUpsert[Any]:
+    """The progress upsert, built once per dialect (building and cache-keying it per call was most of
+    a step's SQL CPU); on PostgreSQL it also makes the students row the foreign key needs."""
     columns = ["state", "next_step", "updated_at"] + (["answers"] if with_answers else [])
-    values = {c: sa.bindparam(c, type_=tp.c[c].type) for c in ["openid", "name", *columns]}
-    stmt = insert(tp).values(values)
-    stmt = stmt.on_conflict_do_update(index_elements=["openid", "name"],
-                                      set_={c: stmt.excluded[c] for c in columns})
-    if dialect == "postgresql":
-        at = sa.bindparam("updated_at", type_=ts.c.updated_at.type)
-        ensured = (insert(ts).values(openid=sa.bindparam("openid", type_=ts.c.openid.type), following=True,
-                                     created_at=at, updated_at=at)
-                   .on_conflict_do_nothing(index_elements=["openid"]).cte("ensured"))
-        stmt = stmt.add_cte(ensured)
-    return stmt
+
+    def finish(insert: DialectInsert) -> Any:
+        values = {c: sa.bindparam(c, type_=tp.c[c].type) for c in ["openid", "name", *columns]}
+        stmt = insert.values(values)
+        stmt = stmt.on_conflict_do_update(index_elements=["openid", "name"],
+                                          set_={c: stmt.excluded[c] for c in columns})
+        return students.ensuring(stmt, values["openid"], values["updated_at"])
+
+    return PreparedUpsert(tp, finish)
 
 
-_UPSERT = {(d, a): _upserts(d, a) for d in ("postgresql", "sqlite") for a in (False, True)}
+_UPSERT = {answers: _upsert(answers) for answers in (False, True)}
 
 
 async def set_state(
@@ -55,14 +48,12 @@ async def set_state(
 ) -> None:
     """``answers`` (when given) replaces what the student entered so far; None leaves it as it was."""
     at = at or utcnow()
-    dialect = conn.dialect.name
-    if dialect != "postgresql":
-        await students.ensure(conn, openid, at)
+    await students.ensure_unless_ensuring(conn, openid, at)
     params: dict[str, Any] = {"openid": openid, "name": name, "state": state, "next_step": next_step,
                               "updated_at": at}
     if answers is not None:
         params["answers"] = dict(answers)
-    await conn.execute(_UPSERT[dialect, answers is not None], params)
+    await conn.execute(_UPSERT[answers is not None].on(conn), params)
 
 
 # Built once: building and cache-keying a SELECT on every call was a third of a status lookup's CPU.
