@@ -17,7 +17,7 @@ from bot.metrics import Metrics
 from bot.records import open_database, pii_codec
 from bot.render import Renderer
 from bot.services.actions import CompositeActions, RecordActions
-from bot.services.identity import CachingVerifier, MemoryKeyValue, RedisKeyValue, SandboxVerifier
+from bot.services.identity import CachingVerifier, MemoryKeyValue, RedisKeyValue, SandboxVerifier, regions
 from bot.services.identity.cache import KeyValueStore
 from bot.services.payments.config import link_secret
 from bot.services.payments.fees import load_fees
@@ -91,6 +91,7 @@ async def open_services(settings: Settings, client: aioredis.Redis | None, rende
         codec = pii_codec(settings)
         secret = verification_secret(codec)
         store: KeyValueStore = MemoryKeyValue() if client is None else RedisKeyValue(client, keys)
+        regions.load()
         records = RecordActions(db, codec, CachingVerifier(SandboxVerifier(), store, secret),
                                 school_index(await load_schools(db)), clock)
         files, sealer = FileStore.under(settings.data_dir), Sealer(link_secret(settings))
