@@ -8,7 +8,10 @@ Everything runs as real processes on loopback: a private redis-server, ``gradbot
 the embedded default). 2,000 simulated students each walk the demo photo procedure as people do:
 follow, bind (name + ID), link the school, read the notice, enter the collection code, send a photo
 (at ``--photo-rate`` per second overall; checks run for real), chat ("进度", "帮助", menu clicks,
-views), then say 删除我的信息 and start again. A student never has two messages in flight.
+views), then leave the procedure (取消), say 删除我的信息, answer what it asks (是 to put an open
+procedure aside, 确认 to erase) and start again from nothing. A student never has two messages in
+flight and reads the previous reply before sending (that is how it answers the erasure's questions;
+the erasures that went through are counted).
 
 Open loop: messages leave on schedule whatever happened before; latency counts from the scheduled
 time. Reported: status counts, "busy" replies, deferred ("success") replies, p50/p99/max per minute
@@ -50,6 +53,10 @@ CHATTER = ("进度", "帮助", "你好", "[click STATUS]", "[view]", "学位证�
 SETUP = ("[follow]", "演示采集", "同意", "1", "{name}", "{id}", "确认", "湖北", "十堰", "汉江师范学院", "1", "3",
          "2025届 毕业", "确认", "同意", "DEMO2025AB")
 SILENT = ("[view]",)  # events that get no reply
+# Replies the erasure steps look for (dialogs/templates/common/switch, erase/confirm, erase/erased).
+ASKS_SWITCH = "回复「是」开始新的".encode()
+ASKS_ERASE = "确定删除请回复「确认」".encode()
+ERASED = "已删除你的信息".encode()
 NAMES = ("张伟", "王芳", "李娜", "刘洋", "陈静", "欧阳娜娜", "司马相如", "阿依古丽·买买提")
 
 
@@ -63,6 +70,7 @@ class StudentSim:
     step: int = 0
     chatter_left: int = 0
     photo_sent: bool = False
+    last_reply: bytes = b""  # what gradbot answered to the previous message (a student reads before replying)
 
     def next(self, photo_due: bool) -> str:
         """The next thing this student sends, and advance."""
@@ -78,11 +86,20 @@ class StudentSim:
         if self.chatter_left > 0:
             self.chatter_left -= 1
             return "确认" if self.photo_sent and self.chatter_left == 0 else random.choice(CHATTER)
-        if self.step == len(SETUP):
+        erasing = self.step - len(SETUP)
+        if erasing == 0:  # leave the procedure (a step that cannot be cancelled says so), then erase
+            self.step += 1
+            return "取消"
+        if erasing == 1:
             self.step += 1
             return "删除我的信息"
-        self.step, self.photo_sent = 1, False  # erased: begin again (still following)
-        return "确认"
+        if erasing == 2 and ASKS_SWITCH in self.last_reply:  # "put the open procedure aside?"
+            return "是"
+        if erasing == 2 and ASKS_ERASE in self.last_reply:
+            self.step += 1
+            return "确认"
+        self.step, self.photo_sent = 1, False  # erased (or not: the last reply says): begin again, still following
+        return self.next(photo_due)
 
     @property
     def at_photo_step(self) -> bool:
@@ -260,6 +277,7 @@ class Results:
     rss: list[dict[str, Any]] = field(default_factory=list)
     cpu: list[dict[str, float]] = field(default_factory=list)
     backlog_skipped: int = 0
+    erasures: int = 0  # students whose data 删除我的信息 really erased (then they set up again)
 
 
 async def send(http: aiohttp.ClientSession, url: str, wire: Wire, student: StudentSim, what: str, media: str,
@@ -272,7 +290,10 @@ async def send(http: aiohttp.ClientSession, url: str, wire: Wire, student: Stude
     except (aiohttp.ClientError, TimeoutError) as exc:
         text, status = b"", type(exc).__name__
     latency = time.monotonic() - due
+    student.last_reply = text
     res.statuses[status] += 1
+    if ERASED in text:
+        res.erasures += 1
     if BUSY in text:
         res.statuses["busy"] += 1
     if text == b"success":  # a view event has nothing to say; anything else was deferred past the budget
@@ -318,7 +339,7 @@ async def drive(url: str, students: list[StudentSim], media: list[str], rate: fl
 
 def _pick(students: list[StudentSim], busy: set[str], photo_due: bool) -> StudentSim | None:
     if photo_due:
-        ready = [s for s in random.sample(students, 200) if s.at_photo_step and s.openid not in busy]
+        ready = [s for s in random.sample(students, min(200, len(students))) if s.at_photo_step and s.openid not in busy]
         if ready:
             return ready[0]
     for _ in range(20):
@@ -381,7 +402,7 @@ def summary(res: Results, args: argparse.Namespace, errors: list[str], elapsed: 
     return {"cpu_s": cpu, "cpu_ms_per_message": round(1000 * sum(cpu.values()) / max(sent, 1), 2),
             "rate": args.rate, "duration_s": args.duration, "elapsed_s": round(elapsed), "photo_rate": args.photo_rate,
             "database": "sqlite" if args.sqlite else "postgresql", "statuses": dict(res.statuses),
-            "skipped_all_students_busy": res.backlog_skipped,
+            "skipped_all_students_busy": res.backlog_skipped, "erasures": res.erasures,
             "text": stats(res.latencies["text"]), "event": stats(res.latencies["event"]),
             "photo": stats(res.latencies["photo"]),
             "per_minute_p99_ms": {m: round(percentile(v, 0.99) * 1000, 1) for m, v in sorted(res.per_minute.items())},
