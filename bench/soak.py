@@ -339,7 +339,8 @@ async def drive(url: str, students: list[StudentSim], media: list[str], rate: fl
 
 def _pick(students: list[StudentSim], busy: set[str], photo_due: bool) -> StudentSim | None:
     if photo_due:
-        ready = [s for s in random.sample(students, min(200, len(students))) if s.at_photo_step and s.openid not in busy]
+        sample = random.sample(students, min(200, len(students)))
+        ready = [s for s in sample if s.at_photo_step and s.openid not in busy]
         if ready:
             return ready[0]
     for _ in range(20):
