@@ -31,6 +31,11 @@ class KeyBuilder:
     def dedup(self, openid: str, message_key: str) -> str:
         return self.user(openid) + ":d:" + message_key
 
+    def replies(self, openid: str) -> str:
+        """Index of the student's cached replies (a sorted set of dedup keys by time), so an erasure
+        finds them without scanning the keyspace."""
+        return self.user(openid) + ":ds"
+
     def access_token(self) -> str:
         return f"{self.prefix}:{self.appid}:token"
 

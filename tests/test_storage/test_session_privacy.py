@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio as aioredis
 
 from bot.config import Settings
@@ -64,6 +66,53 @@ async def test_delete_forgets_record_and_replies_but_keeps_a_message_in_flight(
     assert await redis_client.exists(keys.session("oForget"), keys.dedup("oForget", "m1")) == 0
     assert await redis_client.exists(keys.dedup("oForgetOther", "m1")) == 1
     await store.commit(running.turn, None, b"[]")
+
+
+async def test_forgetting_a_student_is_one_script_call_not_a_scan_of_the_keyspace(
+    redis_client: aioredis.Redis, settings: Settings, redis_session_store: SessionStoreFactory
+) -> None:
+    keys = KeyBuilder(settings.redis_prefix, settings.wechat_appid)
+    store = redis_session_store()
+    for i in range(3):
+        begin = await store.begin("oIndexed", f"m{i}", wait=1)
+        assert begin.turn is not None
+        await store.commit(begin.turn, b'{"v":1}', b"[]")
+    await redis_client.mset({keys.dedup(f"oOther{i}", "m1"): b"[]" for i in range(500)})
+    seen: list[str] = []
+
+    async def watch() -> None:
+        async with redis_client.monitor() as m:
+            async for command in m.listen():
+                text = str(command.get("command", ""))
+                if command.get("client_type") != "lua" and settings.redis_prefix in text:
+                    seen.append(text.split()[0].upper())
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.2)
+    assert await store.delete("oIndexed") == 4  # the record and three replies
+    await asyncio.sleep(0.2)
+    watcher.cancel()
+    assert seen == ["EVALSHA"]  # a SCAN would cost about 600 round trips with 10 minutes of traffic
+    gone = [keys.dedup("oIndexed", f"m{i}") for i in range(3)] + [keys.replies("oIndexed")]
+    assert await redis_client.exists(*gone) == 0
+    assert await redis_client.exists(*(keys.dedup(f"oOther{i}", "m1") for i in range(500))) == 500
+
+
+async def test_the_reply_index_holds_only_replies_still_cached(
+    redis_client: aioredis.Redis, settings: Settings, redis_session_store: SessionStoreFactory
+) -> None:
+    keys = KeyBuilder(settings.redis_prefix, settings.wechat_appid)
+    store = redis_session_store(ttl=1)
+    sent = [f"m{i}" for i in range(1, 17)]  # the 16th ticket trims the index
+    for key in sent:
+        begin = await store.begin("oTrim", key, wait=1)
+        assert begin.turn is not None
+        await store.commit(begin.turn, None, b"[]")
+        await asyncio.sleep(0.6 if key in ("m1", "m2") else 0)
+    # m1's reply expired (1.2 s > 1 s) and left the index; the index lives as long as the newest reply.
+    indexed = set(await redis_client.zrange(keys.replies("oTrim"), 0, -1))
+    assert indexed == {keys.dedup("oTrim", k).encode() for k in sent[1:]}
+    assert 0 < await redis_client.pttl(keys.replies("oTrim")) <= 1000
 
 
 async def test_memory_store_delete_behaves_alike() -> None:
