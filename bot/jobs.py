@@ -33,7 +33,7 @@ from bot.tasks import TaskSet
 from bot.wechat import errors
 from bot.wechat.api import WeChatAPI
 from bot.wechat.replies import OutMessage, loads
-from storage.base import IN_FLIGHT, SessionStore
+from storage.base import SessionStore, in_flight
 from storage.keys import KeyBuilder
 from storage.tokens import RedisTokenCache
 
@@ -92,7 +92,7 @@ async def wait_for_reply(box: Outbox, reply_key: str, deadline_s: float) -> list
     deadline = time.monotonic() + deadline_s
     while True:
         raw = await box.redis.get(reply_key)
-        if raw is not None and raw != IN_FLIGHT:
+        if raw is not None and not in_flight(raw):
             try:
                 return loads(raw)
             except (ValueError, TypeError):

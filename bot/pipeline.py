@@ -22,7 +22,7 @@ from bot.wechat.replies import OutMessage
 from dialogs.session import SessionRecord
 from dialogs.spec import say
 from handlers.base import Context, Outcome
-from storage.base import LockLost, SessionStore, StoreUnavailable, Turn
+from storage.base import LockLost, SessionStore, StoreUnavailable, Turn, in_flight
 
 log = logging.getLogger("bot.pipeline")
 
@@ -81,7 +81,7 @@ class Pipeline:
 
     async def _duplicate(self, inbound: Inbound, cached: bytes | None, budget: float) -> Result:
         self.metrics.duplicates.inc()
-        if cached == b"P":
+        if in_flight(cached):
             try:
                 cached = await self.store.wait_reply(inbound.openid, inbound.dedup_key, budget)
             except StoreUnavailable:

@@ -8,6 +8,12 @@ from typing import Protocol
 IN_FLIGHT = b"P"  # dedup marker while the first delivery of a message is still being handled
 
 
+def in_flight(value: object) -> bool:
+    """Whether a dedup value is the in-flight marker: ``P``, or ``P:<ticket>`` in the Redis store, which
+    names the turn handling it so that a retry can tell a live turn from one whose process died."""
+    return isinstance(value, bytes) and (value == IN_FLIGHT or value.startswith(b"P:"))
+
+
 class StoreUnavailable(Exception):
     """The state store cannot be reached; the caller answers "busy" and loses nothing durable."""
 

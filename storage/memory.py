@@ -42,6 +42,7 @@ class MemorySessionStore:
         try:
             await asyncio.wait_for(self._locks[openid].acquire(), wait)
         except TimeoutError:
+            self._dedup.pop(dkey, None)  # never handled: a retry may run it
             raise LockLost("waited too long") from None
         self._ticket += 1
         return Begin(turn=Turn(openid, message_key, self._ticket, self._get(self._records, openid)))

@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from storage.base import IN_FLIGHT, Begin, LockLost, StoreUnavailable, Turn
+from storage.base import Begin, LockLost, StoreUnavailable, Turn, in_flight
 from storage.keys import KeyBuilder
 from storage.redis_mux import RedisMux, Script
 
@@ -25,11 +25,15 @@ DAY = 86400
 SLICE = 0.5  # seconds a waiter blocks before it checks for dead holders ahead of it
 
 _BEGIN = """
-if redis.call('SET', KEYS[1], 'P', 'NX', 'EX', ARGV[3]) == false then
-  return {0, redis.call('GET', KEYS[1])}
-end
+local prev = redis.call('GET', KEYS[1])
+if prev then  -- a duplicate: the first delivery's reply, or its marker while that turn is alive
+  if string.sub(prev, 1, 2) ~= 'P:' or redis.call('EXISTS', ARGV[1] .. ':alive:' .. string.sub(prev, 3)) == 1 then
+    return {0, prev}
+  end
+end  -- new, or its turn died with its process (lease run out): this delivery takes a turn of its own
 local t = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], 86400)
+redis.call('SET', KEYS[1], 'P:' .. t, 'EX', ARGV[3])
 redis.call('SET', ARGV[1] .. ':alive:' .. t, '1', 'PX', ARGV[2])
 local got = redis.call('MGET', KEYS[3], KEYS[4])
 local srv = tonumber(got[1] or '0')
@@ -80,12 +84,13 @@ end
 return 1
 """
 
-# Deletes the session record and each indexed cached reply unless it is the in-flight marker (a
+# Deletes the session record and each indexed cached reply unless it is an in-flight marker (a
 # message being handled; it is indexed when it commits). All keys share the student's hash tag.
 _FORGET = """
 local n = redis.call('DEL', KEYS[1])
 for _, k in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if redis.call('GET', k) ~= ARGV[1] then n = n + redis.call('DEL', k) end
+  local v = redis.call('GET', k)
+  if v and v ~= 'P' and string.sub(v, 1, 2) ~= 'P:' then n = n + redis.call('DEL', k) end
 end
 redis.call('DEL', KEYS[2])
 return n
@@ -192,8 +197,8 @@ class RedisSessionStore:
                 value = _as_bytes(await self.client.get(key))
             except (RedisError, OSError) as exc:
                 raise StoreUnavailable(str(exc)) from exc
-            if value != IN_FLIGHT or time.monotonic() >= deadline:
-                return None if value == IN_FLIGHT else value
+            if not in_flight(value) or time.monotonic() >= deadline:
+                return None if in_flight(value) else value
             await asyncio.sleep(0.05)
 
     async def peek(self, openid: str) -> bytes | None:
@@ -238,4 +243,4 @@ async def forget_student(client: aioredis.Redis, keys: KeyBuilder, openid: str) 
     by scanning the keyspace (a SCAN cost 0.2 s and 86 ms of Redis CPU with 120,000 cached replies).
     """
     forget = client.register_script(_FORGET)
-    return int(await forget(keys=[keys.session(openid), keys.replies(openid)], args=[IN_FLIGHT]))
+    return int(await forget(keys=[keys.session(openid), keys.replies(openid)]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 import redis.asyncio as aioredis
 
 from bot.config import Settings
@@ -13,7 +14,9 @@ from bot.wechat.inbound import Inbound
 from dialogs.session import SessionRecord
 from dialogs.spec import say
 from handlers.base import Context, Outcome
+from storage.base import LockLost, SessionStore, in_flight
 from storage.keys import KeyBuilder
+from storage.memory import MemorySessionStore
 from storage.sealed import open_record
 from tests.fixtures.app import Gradbot, GradbotFactory
 from tests.fixtures.services import SessionStoreFactory
@@ -117,6 +120,38 @@ async def test_a_dead_holder_blocks_its_student_only_until_the_lease_expires(
     nxt = await store.begin("oDead", "m3", wait=1)
     assert nxt.turn is not None and nxt.turn.record == b'{"v":1}'
     await store.commit(nxt.turn, None, b"[]")
+
+
+async def test_a_retry_waits_for_a_live_turn_but_reruns_the_message_of_a_dead_one(
+    redis_session_store: SessionStoreFactory
+) -> None:
+    store = redis_session_store(lease_ms=300)
+    dead = await store.begin("oRerun", "m1", wait=1)
+    assert dead.turn is not None
+    early = await store.begin("oRerun", "m1", wait=1)  # WeChat's retry while the turn is alive
+    assert early.turn is None and in_flight(early.cached)
+    await asyncio.sleep(0.4)  # the holder's process "died": its lease runs out
+    late = await store.begin("oRerun", "m1", wait=1)
+    assert late.turn is not None and late.turn.ticket == dead.turn.ticket + 1  # handled again, in its own turn
+    await store.commit(late.turn, b'{"v":1}', b'[{"type":"text","content":"ok"}]')
+    again = await store.begin("oRerun", "m1", wait=1)
+    assert again.cached == b'[{"type":"text","content":"ok"}]'
+
+
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+async def test_a_message_that_never_reached_its_turn_is_run_by_its_retry(
+    kind: str, redis_session_store: SessionStoreFactory
+) -> None:
+    store: SessionStore = (redis_session_store(lease_ms=120_000) if kind == "redis"
+                           else MemorySessionStore(session_ttl=60, dedup_ttl=60))
+    holder = await store.begin("oNoTurn", "m1", wait=1)
+    assert holder.turn is not None
+    with pytest.raises(LockLost):  # the student was told 系统繁忙
+        await store.begin("oNoTurn", "m2", wait=0.1)
+    await store.commit(holder.turn, None, b"[]")
+    retry = await store.begin("oNoTurn", "m2", wait=1)
+    assert retry.turn is not None  # not an empty "still in flight" answer for the next 10 minutes
+    await store.commit(retry.turn, None, b"[]")
 
 
 async def test_a_commit_wakes_the_next_waiter_and_an_uncontended_one_leaves_no_turn_key(
