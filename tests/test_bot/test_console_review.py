@@ -238,6 +238,31 @@ async def test_busy_answers_are_retried_with_backoff(console_world: ConsoleWorld
 
 
 @PG_ONLY
+async def test_the_ticker_leaves_a_notification_alone_while_its_delivery_is_retrying(
+    console_world: ConsoleWorld
+) -> None:
+    world = console_world
+    review_id = await world.seed(STUDENT, "submitted")
+    await world.stub.faults(-1, count=3, paths=("message/template/send",))
+    browser = await world.signed_in("li")
+    await browser.get(f"/console/reviews/{review_id}")
+    await browser.post(f"/console/reviews/{review_id}", {"action": "approve"})
+    console = world.app[CONSOLE]
+    keys_ = KeyBuilder(world.settings.redis_prefix, world.settings.wechat_appid)
+    for _ in range(200):  # the first try failed; the job waits before the second
+        async with world.db.read() as conn:
+            row = await notifications.by_client_msg_id(conn, f"rv{review_id}")
+        if row is not None and row.attempts == 1 and row.state == "pending":
+            break
+        await asyncio.sleep(0.02)
+    ticker = Ticker(world.db, console.redis, keys_, console.broker, 1, stale=timedelta(0))
+    assert await ticker.tick() == 0  # pending, but its job is on it: no second delivery beside it
+    sent = await until_settled(world, review_id)
+    assert (sent.state, sent.attempts) == ("sent", 2)
+    assert len(await world.wait_inbox(STUDENT)) == 1
+
+
+@PG_ONLY
 async def test_the_quota_pauses_notifications_until_it_returns(console_world: ConsoleWorld) -> None:
     world = console_world
     review_id = await world.seed(STUDENT, "submitted")

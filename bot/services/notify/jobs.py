@@ -8,6 +8,7 @@ worker that never sends a template message never touches SQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +16,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from taskiq import AsyncBroker, Context, TaskiqDepends, TaskiqEvents, TaskiqState
 
 from bot.config import Settings
@@ -44,6 +46,7 @@ BROADCAST_SEND = "gradbot.broadcast_send"
 JOB_TIMEOUT_S = 200
 ROW_WAIT_S = 30.0  # the job may be queued just before the row's transaction commits
 NOTIFY_ATTEMPTS = 6
+REQUEUE_MARK_S = 120  # how long a "queued" mark keeps the ticker from queueing a pending notification again
 
 
 @dataclass
@@ -110,8 +113,12 @@ async def deliver_notification(w: NotifyWorker, client_msg_id: str) -> str:
         return row.state
     if await w.limiter.paused_for() > 0:
         return "paused"  # stays pending; the ticker queues it again once the quota is back
-    result = await _send_with_retries(w, row)
-    return await _record(w, row, result)
+    try:
+        result = await _send_with_retries(w, row)
+        return await _record(w, row, result)
+    finally:  # done, or paused and pending again: the ticker may queue it once it is due
+        with contextlib.suppress(RedisError, OSError):
+            await w.redis.delete(w.keys.notify_requeued(row.client_msg_id))
 
 
 async def _wait_row(w: NotifyWorker, client_msg_id: str) -> Notification | None:
@@ -127,6 +134,10 @@ async def _wait_row(w: NotifyWorker, client_msg_id: str) -> Notification | None:
 
 async def _send_with_retries(w: NotifyWorker, row: Notification) -> SendResult:
     while True:
+        # While this job is trying, the row stays pending: tell the ticker it is queued (the mark
+        # outlives the longest wait between tries), or it would start a second delivery beside this one.
+        with contextlib.suppress(RedisError, OSError):  # only spares duplicate work; WeChat dedups client_msg_id
+            await w.redis.set(w.keys.notify_requeued(row.client_msg_id), b"1", ex=REQUEUE_MARK_S)
         async with w.db.begin() as conn:
             attempt = await notifications.attempt(conn, row.id)
         result = await send_template(w.sender_api, row.openid, row.template_id, row.data, row.url, row.client_msg_id)

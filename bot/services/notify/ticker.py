@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from taskiq import AsyncBroker
 
-from bot.services.notify.jobs import kick_notification, kick_sender
+from bot.services.notify.jobs import REQUEUE_MARK_S, kick_notification, kick_sender
 from bot.services.notify.limiter import RateLimiter
 from bot.services.notify.runner import QUOTA, new_token
 from bot.services.notify.slots import Slots
@@ -79,7 +79,7 @@ class Ticker:
     async def _notifications(self, waiting: list[str]) -> int:
         kicked = 0
         for client_msg_id in waiting:
-            if await self.redis.set(self.keys.notify_requeued(client_msg_id), b"1", nx=True, ex=120):
+            if await self.redis.set(self.keys.notify_requeued(client_msg_id), b"1", nx=True, ex=REQUEUE_MARK_S):
                 await kick_notification(self.broker, client_msg_id)
                 kicked += 1
         return kicked
