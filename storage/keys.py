@@ -99,7 +99,8 @@ class KeyBuilder:
         return f"{self.prefix}:{self.appid}:pay:reconcile"
 
     def notify_requeued(self, client_msg_id: str) -> str:
-        """Set while a pending notification has just been queued again, so tickers queue it once."""
+        """Set while a job is on a pending notification (queued again by a ticker, or trying to send it),
+        so tickers queue it only once; the delivery job clears it when it ends."""
         return f"{self.prefix}:{self.appid}:notify:requeued:{client_msg_id}"
 
     def namespace(self) -> str:

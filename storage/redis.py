@@ -197,8 +197,9 @@ class RedisSessionStore:
                 value = _as_bytes(await self.client.get(key))
             except (RedisError, OSError) as exc:
                 raise StoreUnavailable(str(exc)) from exc
-            if not in_flight(value) or time.monotonic() >= deadline:
-                return None if in_flight(value) else value
+            pending = in_flight(value)
+            if not pending or time.monotonic() >= deadline:
+                return None if pending else value
             await asyncio.sleep(0.05)
 
     async def peek(self, openid: str) -> bytes | None:
